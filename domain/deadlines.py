@@ -1,0 +1,106 @@
+"""Deadline arithmetic for the complaint clocks (pure, no I/O).
+
+Deadlines are computed once at receipt (and again on reopen) and then kept in
+workflow state, so the values here are what the customer was promised; a later
+calendar change must not move them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from pydantic import AwareDatetime, BaseModel, field_validator
+
+from domain.calendar import BUSINESS_TZ, WorkingCalendar
+
+__all__ = [
+    "FIRST_RESPONSE_HOURS",
+    "RESOLUTION_WORKING_DAYS",
+    "WARNING_LOCAL_TIME",
+    "WARNING_WORKING_DAYS_BEFORE",
+    "Deadlines",
+    "compute_deadlines",
+    "working_days_later",
+]
+
+FIRST_RESPONSE_HOURS = 24
+"""Clock hours (not working hours) allowed before the first message to the customer."""
+
+RESOLUTION_WORKING_DAYS = 20
+"""Working days after the local date of receipt, receipt day not counted."""
+
+WARNING_WORKING_DAYS_BEFORE = 3
+"""The department head is warned this many working days before the due date."""
+
+WARNING_LOCAL_TIME = time(8, 0)
+"""Local wall-clock time of the warning: the start of the working morning."""
+
+
+def _require_aware(name: str, value: datetime) -> None:
+    # A naive datetime has no defined local date, so every clock derived from it would be a guess.
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware")
+
+
+def _local_instant(d: date, t: time) -> datetime:
+    """The UTC instant of wall-clock ``t`` on local date ``d`` in the business zone."""
+    return datetime.combine(d, t, tzinfo=BUSINESS_TZ).astimezone(UTC)
+
+
+class Deadlines(BaseModel, frozen=True):
+    """The clocks promised for one complaint cycle; all instants in UTC."""
+
+    received_at: AwareDatetime
+    first_response_due: AwareDatetime
+    resolution_due_date: date
+    """The local (Asia/Ho_Chi_Minh) date on which the resolution is due."""
+    resolution_due: AwareDatetime
+    """End of ``resolution_due_date`` (00:00 local of the next day)."""
+    resolution_warning_at: AwareDatetime
+    """08:00 local on the 3rd working day before ``resolution_due_date``."""
+
+    @field_validator(
+        "received_at",
+        "first_response_due",
+        "resolution_due",
+        "resolution_warning_at",
+    )
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        """Normalise to UTC so stored state and comparisons never depend on the writer's zone."""
+        return value.astimezone(UTC)
+
+
+def compute_deadlines(received_at: datetime, calendar: WorkingCalendar) -> Deadlines:
+    """Compute every clock of a complaint cycle from its receipt instant.
+
+    The resolution count starts from the *local* date of receipt: a complaint
+    received at 00:30 in Ho Chi Minh City is received that day even though it
+    is still the previous day in UTC.
+    """
+    _require_aware("received_at", received_at)
+    received_utc = received_at.astimezone(UTC)
+    local_receipt_date = received_at.astimezone(BUSINESS_TZ).date()
+    due_date = calendar.working_day_after(local_receipt_date, RESOLUTION_WORKING_DAYS)
+    warning_date = calendar.working_day_before(due_date, WARNING_WORKING_DAYS_BEFORE)
+    return Deadlines(
+        received_at=received_utc,
+        first_response_due=received_utc + timedelta(hours=FIRST_RESPONSE_HOURS),
+        resolution_due_date=due_date,
+        resolution_due=_local_instant(due_date + timedelta(days=1), time(0, 0)),
+        resolution_warning_at=_local_instant(warning_date, WARNING_LOCAL_TIME),
+    )
+
+
+def working_days_later(
+    instant: datetime, n: int, calendar: WorkingCalendar
+) -> datetime:
+    """The same local clock time on the n-th working day after ``instant``'s local date, in UTC.
+
+    Used for reminders (customer after 2 working days, manager after 1), which
+    should land at a time of day the recipient is used to, not at a UTC offset.
+    """
+    _require_aware("instant", instant)
+    local = instant.astimezone(BUSINESS_TZ)
+    target = calendar.working_day_after(local.date(), n)
+    return _local_instant(target, local.time())

@@ -1,0 +1,485 @@
+"""The complaint's data: what comes in at intake, what every action carries, and the state the workflow keeps.
+
+Plain pydantic models with no I/O, so the workflow sandbox, the activities, the client and the web form all
+validate the same way and speak the same JSON.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from enum import IntEnum, StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from domain.deadlines import Deadlines
+
+MAX_DESCRIPTION_CHARS = 10_000
+MAX_TEXT_CHARS = 5_000
+MAX_SHORT_TEXT_CHARS = 200
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far in the future a `received_at` may lie before it counts as a mistake (clocks of other services drift)."""
+
+
+class Channel(StrEnum):
+    BRANCH = "branch"
+    PHONE = "phone"
+    LETTER = "letter"
+    EMAIL = "email"
+    SUPPORT_TICKET = "support_ticket"
+    WEB = "web"
+
+
+class Role(StrEnum):
+    """Who acts. `system` is another service (email ingestion, a department's tool) sending an event."""
+
+    AGENT = "agent"
+    MANAGER = "manager"
+    SYSTEM = "system"
+
+
+class Stage(StrEnum):
+    RECEIVED = "received"
+    ANALYSING = "analysing"
+    AWAITING_CUSTOMER = "awaiting_customer"
+    CAUSE_IDENTIFIED = "cause_identified"
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+    MERGED = "merged"
+    WITHDRAWN = "withdrawn"
+
+
+FINAL_STAGES = frozenset({Stage.MERGED, Stage.WITHDRAWN})
+"""Stages a workflow ends in at once. A closed complaint still waits for a reopen until its window passes."""
+
+
+class EscalationLevel(IntEnum):
+    """How far up a complaint has gone in its current cycle; only ever rises within a cycle."""
+
+    NONE = 0
+    SUPERVISOR = 1
+    """First response missed: the customer-care supervisor is told."""
+    DEPARTMENT_HEAD = 2
+    """Resolution due in 3 working days: the resolving department's head is warned."""
+    MANAGER = 3
+    """Resolution deadline passed: the manager takes it over and the complaint is marked breached."""
+
+
+class Action(StrEnum):
+    ACKNOWLEDGE = "acknowledge"
+    REQUEST_INFO = "request_info"
+    CUSTOMER_INFO_RECEIVED = "customer_info_received"
+    TRANSFER = "transfer"
+    RESOLVE_ON_FIRST_CONTACT = "resolve_on_first_contact"
+    CAUSE_IDENTIFIED = "cause_identified"
+    PROPOSE_PLAN = "propose_plan"
+    MANAGER_APPROVAL = "manager_approval"
+    SEND_RESOLUTION = "send_resolution"
+    REPORT_FOLLOWUP = "report_followup"
+    CLOSE = "close"
+    REOPEN = "reopen"
+    MERGE_INTO = "merge_into"
+    WITHDRAW = "withdraw"
+    ADD_NOTE = "add_note"
+
+
+SIGNAL_ACTIONS = (Action.CUSTOMER_INFO_RECEIVED, Action.CAUSE_IDENTIFIED, Action.MANAGER_APPROVAL)
+"""The external events of the brief: services fire them and forget, so they are signals as well as updates."""
+
+
+def _no_control_chars(value: str) -> str:
+    if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_SHORT_TEXT_CHARS),
+    AfterValidator(_no_control_chars),
+]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT_CHARS)]
+Department = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[a-z][a-z0-9_]{1,39}$"),
+]
+ComplaintId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
+"""Letters, digits, `.`, `_`, `-`: a ticket number or a hash of a Message-ID, never an e-mail address or a name."""
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ().-]{6,20}$")]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+]
+RequestId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+class Strict(BaseModel):
+    """Unknown fields are mistakes a caller should hear about, not silently drop."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Customer(Strict):
+    name: ShortText
+    phone: Phone | None = None
+    email: Email | None = None
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    contact_person: ShortText | None = None
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Customer:
+        if not (self.phone or self.email or self.address):
+            raise ValueError("needs at least one of phone, email or address")
+        return self
+
+
+class Intake(Strict):
+    """A complaint as it is received, from any door."""
+
+    customer: Customer
+    channel: Channel
+    subject: ShortText
+    description: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_DESCRIPTION_CHARS)
+    ]
+    service: ShortText | None = None
+    received_at: AwareDatetime | None = None
+    """When the company got it; for a letter entered later. Defaults to the moment it is started."""
+    complaint_id: ComplaintId | None = None
+    """The caller's idempotency key (a ticket number, a hash of a Message-ID): starting twice returns the same."""
+    department: Department = "customer_care"
+    """The receiving department."""
+
+
+class IntakeError(ValueError):
+    """Bad intake, named by its field, so a form can show it next to the field."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def check_received_at(received_at: datetime, now: datetime) -> None:
+    """A receipt in the future is a typing mistake or a wrong clock; either would promise a wrong deadline."""
+    if received_at.tzinfo is None:
+        raise IntakeError("received_at", "must include a time zone offset")
+    if received_at > now + CLOCK_SKEW:
+        raise IntakeError("received_at", "must not be in the future")
+
+
+# ---- action data: one model per action; `ACTION_DATA` maps each action to its model ----
+
+
+class NoData(Strict):
+    pass
+
+
+class Acknowledge(Strict):
+    message: LongText | None = None
+
+
+class InfoItem(StrEnum):
+    CONTACT_PERSON = "contact_person"
+    EMAIL = "email"
+    PHONE = "phone"
+    DOCUMENTS = "documents"
+    LOGS = "logs"
+    OTHER = "other"
+
+
+class RequestInfo(Strict):
+    missing: list[InfoItem] = Field(min_length=1)
+    message: LongText
+
+
+class CustomerInfoReceived(Strict):
+    summary: LongText
+
+
+class Transfer(Strict):
+    to_department: Department
+    reason: LongText
+
+
+class ResolveOnFirstContact(Strict):
+    resolution: LongText
+    customer_agreed: bool
+    """Both sides agree on the spot; without that it is not settled and goes through the full process."""
+
+
+class CauseIdentified(Strict):
+    cause: LongText
+    company_at_fault: bool
+    departments: list[Department] = Field(default_factory=list, max_length=20)
+    """Departments concerned; if the company is at fault, each gets a fix request with the reply."""
+
+
+class ProposePlan(Strict):
+    plan: LongText
+
+
+class ManagerApproval(Strict):
+    approved: bool
+    comment: LongText | None = None
+
+    @model_validator(mode="after")
+    def _rejection_says_why(self) -> ManagerApproval:
+        if not self.approved and not self.comment:
+            raise ValueError("comment is required when the plan is rejected")
+        return self
+
+
+class ReplyChannel(StrEnum):
+    DIRECT = "direct"
+    EMAIL = "email"
+    SUPPORT_TICKET = "support_ticket"
+    LETTER = "letter"
+
+
+class SendResolution(Strict):
+    reply: LongText
+    channels: list[ReplyChannel] = Field(default_factory=lambda: [ReplyChannel.EMAIL], min_length=1)
+
+
+class ReportFollowup(Strict):
+    fault: LongText
+
+
+class Close(Strict):
+    summary: LongText
+    lessons_learned: LongText
+
+
+class Reopen(Strict):
+    reason: LongText
+
+
+class MergeInto(Strict):
+    primary_complaint_id: ComplaintId
+
+
+class Withdraw(Strict):
+    reason: LongText
+
+
+class AddNote(Strict):
+    text: LongText
+
+
+ACTION_DATA: dict[Action, type[Strict]] = {
+    Action.ACKNOWLEDGE: Acknowledge,
+    Action.REQUEST_INFO: RequestInfo,
+    Action.CUSTOMER_INFO_RECEIVED: CustomerInfoReceived,
+    Action.TRANSFER: Transfer,
+    Action.RESOLVE_ON_FIRST_CONTACT: ResolveOnFirstContact,
+    Action.CAUSE_IDENTIFIED: CauseIdentified,
+    Action.PROPOSE_PLAN: ProposePlan,
+    Action.MANAGER_APPROVAL: ManagerApproval,
+    Action.SEND_RESOLUTION: SendResolution,
+    Action.REPORT_FOLLOWUP: ReportFollowup,
+    Action.CLOSE: Close,
+    Action.REOPEN: Reopen,
+    Action.MERGE_INTO: MergeInto,
+    Action.WITHDRAW: Withdraw,
+    Action.ADD_NOTE: AddNote,
+}
+
+
+class Door(StrEnum):
+    """Where an action came in: kept in the timeline for the audit."""
+
+    WEB = "web"
+    CLI = "cli"
+    SDK = "sdk"
+    SIGNAL = "signal"
+
+
+class ActionRequest(Strict):
+    """One action as every door sends it. `data` is checked against the action's own model by the lifecycle."""
+
+    request_id: RequestId
+    actor: ShortText
+    role: Role
+    data: dict[str, Any] = Field(default_factory=dict)
+    door: Door = Door.SDK
+
+
+# ---- state ----
+
+
+class Cause(Strict):
+    cause: str
+    company_at_fault: bool
+    departments: list[str]
+
+
+class Approval(Strict):
+    approved: bool
+    comment: str | None
+    by: str
+    at: AwareDatetime
+
+
+class TimelineEvent(Strict):
+    """One line of the complaint's history. `seq` is its position: the key that makes persisting idempotent."""
+
+    seq: int
+    at: AwareDatetime
+    kind: str
+    """An action's name, or a clock event (`received`, `first_response_escalated`, `resolution_warning`, ...)."""
+    actor: str
+    role: str
+    door: str
+    cycle: int
+    summary: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class ComplaintState(Strict):
+    """Everything the workflow knows about one complaint; the Postgres snapshot is derived from it."""
+
+    complaint_id: str
+    case_number: str
+    intake: Intake
+    stage: Stage = Stage.RECEIVED
+    department: str
+    cycle: int = 1
+    received_at: AwareDatetime
+    """Start of the current cycle's clocks: the receipt (the earliest, after a merge), or the reopen."""
+    deadlines: Deadlines
+    working_days: list[date] = Field(default_factory=list)
+    """The working days of this cycle's window, computed with the deadlines, so reminders need no I/O."""
+    first_responded_at: AwareDatetime | None = None
+    first_response_breached: bool = False
+    resolution_warned: bool = False
+    resolution_breached: bool = False
+    escalation_level: EscalationLevel = EscalationLevel.NONE
+    info_requested_at: AwareDatetime | None = None
+    info_reminders: int = 0
+    plan_proposed_at: AwareDatetime | None = None
+    approval_reminders: int = 0
+    cause: Cause | None = None
+    plan: str | None = None
+    approval: Approval | None = None
+    resolution: str | None = None
+    resolved_at: AwareDatetime | None = None
+    closed_at: AwareDatetime | None = None
+    lessons_learned: str | None = None
+    merged_into: str | None = None
+    duplicates: list[str] = Field(default_factory=list)
+    timeline: list[TimelineEvent] = Field(default_factory=list)
+    applied_requests: list[str] = Field(default_factory=list)
+
+    @property
+    def open(self) -> bool:
+        return self.stage not in FINAL_STAGES and self.stage is not Stage.CLOSED
+
+
+class Recipient(StrEnum):
+    CUSTOMER = "customer"
+    SUPERVISOR = "supervisor"
+    DEPARTMENT_HEAD = "department_head"
+    MANAGER = "manager"
+    DEPARTMENT = "department"
+
+
+class Notification(Strict):
+    """A message the transition sends; written to the outbox in the same transaction as the event."""
+
+    recipient: Recipient
+    department: str | None = None
+    template: str
+    """Name of the Vietnamese template under activities/templates/messages/."""
+
+
+class DocumentKind(StrEnum):
+    RECEIPT_FORM = "receipt_form"
+    """Phiếu tiếp nhận khiếu nại."""
+    RESOLUTION_RECORD = "resolution_record"
+    """Biên bản: a complaint settled on the spot with both sides agreeing."""
+    WRITTEN_REPLY = "written_reply"
+    """Văn bản trả lời khiếu nại."""
+    FIX_REQUEST = "fix_request"
+    """Yêu cầu khắc phục to the departments concerned when the company is at fault."""
+
+
+class CycleClocks(Strict):
+    """A cycle's promised deadlines and its working days (so reminders need no calendar I/O in the workflow)."""
+
+    deadlines: Deadlines
+    working_days: list[date]
+
+
+class RegisterComplaint(Strict):
+    """The first activity's input: enough to allocate the case number and record the receipt."""
+
+    complaint_id: str
+    workflow_id: str
+    intake: Intake
+    received_at: AwareDatetime
+    now: AwareDatetime
+
+
+class MergeNotice(Strict):
+    """Sent by a duplicate to its primary when it is merged."""
+
+    duplicate_complaint_id: str
+    duplicate_case_number: str
+    received_at: AwareDatetime
+    request_id: str
+
+
+class Transition(Strict):
+    """What one action or clock event did: the new state, its timeline event, and the side effects to record."""
+
+    state: ComplaintState
+    event: TimelineEvent
+    notifications: list[Notification] = Field(default_factory=list)
+    documents: list[DocumentKind] = Field(default_factory=list)
+
+
+class TransitionRecord(Strict):
+    """The `record_transition` activity's input: one transition of one run."""
+
+    workflow_id: str
+    transition: Transition
+
+
+class ComplaintInput(Strict):
+    """The workflow's input. `carried` holds the whole state when the run continues as new."""
+
+    complaint_id: str
+    intake: Intake
+    carried: ComplaintState | None = None
+
+
+class ComplaintSummary(Strict):
+    """One row of `complaints list`: what an inbox shows, read from Postgres."""
+
+    complaint_id: str
+    case_number: str
+    stage: Stage
+    department: str
+    channel: Channel
+    subject: str
+    cycle: int
+    received_at: AwareDatetime
+    first_response_due: AwareDatetime
+    resolution_due: AwareDatetime
+    resolution_due_date: date
+    first_response_breached: bool
+    resolution_breached: bool
+    escalation_level: int
+    updated_at: AwareDatetime

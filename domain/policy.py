@@ -1,0 +1,21 @@
+"""Policy settings: the company's numbers that are not the law's clocks (those live in `domain.deadlines`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+
+@dataclass(frozen=True)
+class Policy:
+    info_reminder_working_days: int = 2
+    """The customer is reminded after this many working days without the requested information."""
+    max_info_reminders: int = 3
+    approval_reminder_working_days: int = 1
+    """A manager is reminded after this many working days without a decision on a plan."""
+    max_approval_reminders: int = 5
+    reopen_window: timedelta = timedelta(days=30)
+    """How long a closed complaint can still be reopened by the customer's dispute before its run ends."""
+
+
+POLICY = Policy()
