@@ -1,0 +1,149 @@
+"""The typed client other services use to start complaints and act on them.
+
+Every door (this SDK, the `complaints` command, the web form) goes through here, so input is checked the same
+way everywhere and a complaint id always maps to the same workflow id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from domain.models import (
+    Action,
+    ActionRequest,
+    ComplaintInput,
+    ComplaintState,
+    Door,
+    Intake,
+    IntakeError,
+    Role,
+    check_received_at,
+)
+from workflows.complaint import ComplaintWorkflow
+from workflows.visibility import start_attributes, static_summary
+
+DEFAULT_TASK_QUEUE = "complaints"
+
+
+class ActionFailed(Exception):
+    """An action the workflow refused; `reason` is its words, fit to show an agent."""
+
+    def __init__(self, action: str, reason: str) -> None:
+        super().__init__(f"{action}: {reason}" if not reason.startswith(action) else reason)
+        self.action = action
+        self.reason = reason
+
+
+def workflow_id_for(complaint_id: str) -> str:
+    return f"complaint-{complaint_id}"
+
+
+def parse_intake(raw: Any, now: datetime | None = None) -> Intake:
+    """Intake from JSON-like data, or `IntakeError` naming the first bad field. Nothing is started on error."""
+    try:
+        intake = Intake.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(part) for part in err["loc"]) or "intake"
+        raise IntakeError(field, err["msg"]) from None
+    if intake.received_at is not None:
+        check_received_at(intake.received_at, now or datetime.now(UTC))
+    return intake
+
+
+class ComplaintClient:
+    def __init__(self, client: Client, task_queue: str = DEFAULT_TASK_QUEUE) -> None:
+        self.client = client
+        self.task_queue = task_queue
+
+    async def start(self, raw_intake: Intake | dict[str, Any]) -> ComplaintState:
+        """Start a complaint and return it once registered (case number, deadlines).
+
+        Starting the same `complaint_id` twice returns the complaint already there: it is the caller's
+        idempotency key (a ticket number, a hash of an e-mail's Message-ID).
+        """
+        intake = parse_intake(raw_intake.model_dump(mode="json") if isinstance(raw_intake, Intake) else raw_intake)
+        now = datetime.now(UTC)
+        complaint_id = intake.complaint_id or uuid.uuid4().hex
+        intake = intake.model_copy(update={"complaint_id": complaint_id, "received_at": intake.received_at or now})
+        handle: WorkflowHandle[ComplaintWorkflow, ComplaintState]
+        try:
+            handle = await self.client.start_workflow(
+                ComplaintWorkflow.run,
+                ComplaintInput(complaint_id=complaint_id, intake=intake),
+                id=workflow_id_for(complaint_id),
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=start_attributes(intake),
+                static_summary=static_summary(intake),
+            )
+        except WorkflowAlreadyStartedError:  # ended long ago: the same complaint, not a new one
+            handle = self.handle(complaint_id)
+        try:
+            return await handle.execute_update(ComplaintWorkflow.registered)
+        except (WorkflowUpdateFailedError, RPCError):
+            return await handle.query(ComplaintWorkflow.get_state)
+
+    async def act(
+        self,
+        complaint_id: str,
+        action: Action | str,
+        *,
+        actor: str,
+        role: Role | str,
+        data: dict[str, Any] | None = None,
+        request_id: str | None = None,
+        door: Door = Door.SDK,
+    ) -> ComplaintState:
+        """Apply one action. Raises `ActionFailed` with the workflow's reason when it is not allowed now.
+
+        `request_id` makes a retry safe: the same id applied twice changes nothing. It doubles as the update id,
+        so Temporal itself also deduplicates the call.
+        """
+        action = Action(action)
+        request = ActionRequest(
+            request_id=request_id or uuid.uuid4().hex, actor=actor, role=Role(role), data=data or {}, door=door
+        )
+        try:
+            return await self.handle(complaint_id).execute_update(
+                action.value, request, id=request.request_id, result_type=ComplaintState
+            )
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            raise ActionFailed(action.value, reason) from None
+
+    async def signal(self, complaint_id: str, action: Action | str, request: ActionRequest) -> None:
+        """Fire-and-forget for the three external events; rules are the same, a rejection is only logged."""
+        await self.handle(complaint_id).signal(Action(action).value, request)
+
+    async def state(self, complaint_id: str) -> ComplaintState:
+        return await self.handle(complaint_id).query(ComplaintWorkflow.get_state)
+
+    async def allowed_actions(self, complaint_id: str, role: Role | None = None) -> list[Action]:
+        return await self.handle(complaint_id).query(ComplaintWorkflow.allowed_actions, role)
+
+    async def list(self, query: str = "", limit: int = 100) -> list[dict[str, Any]]:
+        """Complaints as Temporal's visibility store sees them (operators' view; the records live in Postgres)."""
+        found: list[dict[str, Any]] = []
+        async for execution in self.client.list_workflows(
+            f"WorkflowType = 'ComplaintWorkflow'{' AND ' + query if query else ''}", limit=limit
+        ):
+            found.append({
+                "workflow_id": execution.id,
+                "status": execution.status.name if execution.status else None,
+                **{key.name: value for key, value in ((p.key, p.value) for p in execution.typed_search_attributes)},
+            })
+        return found
+
+    def handle(self, complaint_id: str) -> WorkflowHandle[ComplaintWorkflow, ComplaintState]:
+        return self.client.get_workflow_handle_for(ComplaintWorkflow.run, workflow_id_for(complaint_id))

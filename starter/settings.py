@@ -1,0 +1,35 @@
+"""One settings object for every process, read from the environment; the embedded stack needs none of it.
+
+The Temporal connection is not here: it comes from `temporalio.envconfig` (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+TEMPORAL_API_KEY, TLS), the SDK's own standard.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COMPLAINTS_", extra="ignore")
+
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    """An existing PostgreSQL; unset, `complaints dev` runs an embedded one."""
+    temporal_address: str | None = Field(default=None, validation_alias="TEMPORAL_ADDRESS")
+    """Only read to decide whether `complaints dev` starts its own Temporal server."""
+    task_queue: str = "complaints"
+    data_dir: Path = PROJECT_ROOT / "data"
+    calendar_file: Path | None = None
+    max_cached_workflows: int = 1000
+    """Workflows kept in the worker's memory; a complaint waiting on a timer outside the cache costs nothing."""
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_sender: str = "cskh@localhost"
+
+
+def load_settings() -> Settings:
+    return Settings()

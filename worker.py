@@ -1,0 +1,58 @@
+"""Builds and runs the worker: connections, activities, the workflow and the outbox sender, wired together."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.database import create_pool
+from activities.migrations import migrate
+from activities.outbox import OutboxSender
+from activities.records import ComplaintRecords
+from domain.calendar import load_calendar
+from starter.connection import connect_temporal
+from starter.settings import Settings, load_settings
+from workflows.complaint import ComplaintWorkflow
+
+log = structlog.get_logger()
+
+
+def build_worker(client: Client, records: ComplaintRecords, settings: Settings) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[ComplaintWorkflow],
+        activities=[records.register_complaint, records.record_transition, records.compute_cycle_clocks],
+        max_cached_workflows=settings.max_cached_workflows,
+    )
+
+
+async def run_worker(
+    settings: Settings | None = None,
+    client: Client | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run until `stop` is set (or forever): migrations first, so a fresh database is ready before any task."""
+    settings = settings or load_settings()
+    if settings.database_url is None:
+        raise SystemExit("DATABASE_URL is not set (or run `complaints dev`, which starts an embedded PostgreSQL)")
+    stop = stop or asyncio.Event()
+    async with AsyncExitStack() as stack:
+        pool = await create_pool(settings.database_url)
+        stack.push_async_callback(pool.close)
+        await migrate(pool)
+        records = ComplaintRecords(pool, load_calendar(settings.calendar_file))
+        client = client or await connect_temporal()
+        sender = OutboxSender(pool, settings)
+        worker = build_worker(client, records, settings)
+        log.info("worker started", task_queue=settings.task_queue)
+        async with worker:
+            await asyncio.gather(sender.run(stop), stop.wait())
+
+
+if __name__ == "__main__":
+    asyncio.run(run_worker())

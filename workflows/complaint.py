@@ -1,0 +1,246 @@
+"""ComplaintWorkflow: one complaint, from receipt to close, as the company's policy runs it.
+
+The workflow only waits, times and calls. What an action means, who may do it and which clock fires next are
+decided by `domain.lifecycle`; the Postgres record, documents and outbox are written by activities.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.records import ComplaintRecords
+    from domain.lifecycle import (
+        ActionRejected,
+        ClockEvent,
+        absorb_duplicate,
+        allowed_actions,
+        apply_action,
+        apply_clock,
+        check_action,
+        is_final,
+        is_repeat,
+        next_clock,
+    )
+    from domain.models import (
+        SIGNAL_ACTIONS,
+        Action,
+        ActionRequest,
+        ComplaintInput,
+        ComplaintState,
+        CycleClocks,
+        Door,
+        MergeInto,
+        MergeNotice,
+        RegisterComplaint,
+        Role,
+        TimelineEvent,
+        Transition,
+        TransitionRecord,
+    )
+    from workflows.visibility import current_details, search_attributes
+
+RECORD_TIMEOUT = timedelta(seconds=30)
+RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+"""Records retry without limit: a complaint must never be lost because Postgres was away for a while."""
+
+
+@workflow.defn
+class ComplaintWorkflow:
+    def __init__(self) -> None:
+        self.state: ComplaintState | None = None
+        self._lock = asyncio.Lock()
+        self._changes = 0
+        self._archived = False
+        for action in Action:
+            handler, validator = self._action_handlers(action)
+            workflow.set_update_handler(action.value, handler, validator=validator)
+        for action in SIGNAL_ACTIONS:
+            workflow.set_signal_handler(action.value, self._signal_handler(action))
+
+    @workflow.run
+    async def run(self, start: ComplaintInput) -> ComplaintState:
+        if start.carried is not None:
+            self.state = start.carried
+        else:
+            await self._receive(start)
+        while not self._ended():
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(ComplaintInput(complaint_id=start.complaint_id, intake=start.intake,
+                                                        carried=self.state))
+            await self._wait_for_change_or_clock()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._current()
+
+    async def _receive(self, start: ComplaintInput) -> None:
+        """Register the complaint: case number, deadlines, receipt form; one activity, one transaction."""
+        now = workflow.now()
+        transition = await workflow.execute_activity_method(
+            ComplaintRecords.register_complaint,
+            RegisterComplaint(
+                complaint_id=start.complaint_id,
+                workflow_id=workflow.info().workflow_id,
+                intake=start.intake,
+                received_at=start.intake.received_at or now,
+                now=now,
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+        )
+        self._show(transition.state)
+
+    async def _wait_for_change_or_clock(self) -> None:
+        """Sleep until an action changes the state or the next clock is due, then fire that clock."""
+        seen = self._changes
+        clock = next_clock(self._current())
+        if clock is None:
+            await workflow.wait_condition(lambda: self._changes != seen)
+            return
+        delay = (clock.at - workflow.now()).total_seconds()
+        if delay > 0:
+            try:
+                await workflow.wait_condition(lambda: self._changes != seen, timeout=delay)
+                return
+            except TimeoutError:
+                pass
+        async with self._lock:
+            if self._changes != seen:
+                return
+            if clock.event is ClockEvent.REOPEN_WINDOW_ENDED:
+                self._archived = True
+                return
+            await self._record(apply_clock(self._current(), clock.event, workflow.now()))
+
+    # ---- actions: an update (with validator) for each; the brief's three external events also as signals ----
+
+    def _action_handlers(self, action: Action) -> tuple[Any, Any]:
+        async def handle(request: ActionRequest) -> ComplaintState:
+            return await self._act(action, request)
+
+        def validate(request: ActionRequest) -> None:
+            state = self.state
+            if state is not None and not is_repeat(state, request):
+                try:
+                    check_action(state, action, request)
+                except ActionRejected as exc:
+                    raise ApplicationError(str(exc), type="ActionRejected", non_retryable=True) from None
+
+        return handle, validate
+
+    def _signal_handler(self, action: Action) -> Any:
+        async def handle(request: ActionRequest) -> None:
+            request = request.model_copy(update={"door": Door.SIGNAL})
+            try:
+                await self._act(action, request)
+            except ApplicationError as exc:
+                workflow.logger.warning("signal %s rejected: %s", action.value, exc.message)
+
+        return handle
+
+    async def _act(self, action: Action, request: ActionRequest) -> ComplaintState:
+        await workflow.wait_condition(lambda: self.state is not None)
+        async with self._lock:
+            state = self._current()
+            if is_repeat(state, request):
+                return state
+            try:
+                check_action(state, action, request)
+            except ActionRejected as exc:
+                raise ApplicationError(str(exc), type="ActionRejected", non_retryable=True) from None
+            new_cycle: CycleClocks | None = None
+            if action is Action.REOPEN:
+                new_cycle = await self._clocks_from(workflow.now())
+            if action is Action.MERGE_INTO:
+                await self._tell_primary(MergeInto.model_validate(request.data).primary_complaint_id, request)
+            transition = apply_action(state, action, request, workflow.now(), new_cycle)
+            await self._record(transition)
+            return transition.state
+
+    @workflow.signal(name="absorb_duplicate")
+    async def absorb_duplicate(self, notice: MergeNotice) -> None:
+        """A duplicate of this complaint was merged in: keep the earliest receipt, and its deadlines."""
+        await workflow.wait_condition(lambda: self.state is not None)
+        async with self._lock:
+            state = self._current()
+            if notice.request_id in state.applied_requests or notice.duplicate_complaint_id in state.duplicates:
+                return
+            earlier: CycleClocks | None = None
+            if state.cycle == 1 and notice.received_at < state.received_at:
+                earlier = await self._clocks_from(notice.received_at)
+            await self._record(absorb_duplicate(state, notice.duplicate_complaint_id, notice.received_at,
+                                                workflow.now(), earlier))
+
+    async def _tell_primary(self, primary_id: str, request: ActionRequest) -> None:
+        state = self._current()
+        primary = workflow.get_external_workflow_handle(f"complaint-{primary_id}")
+        try:
+            await primary.signal(
+                "absorb_duplicate",
+                MergeNotice(duplicate_complaint_id=state.complaint_id, duplicate_case_number=state.case_number,
+                            received_at=state.received_at, request_id=request.request_id),
+            )
+        except Exception as exc:  # the primary does not exist or has ended
+            raise ApplicationError(f"merge_into: complaint {primary_id} cannot take the merge ({exc})",
+                                   type="ActionRejected", non_retryable=True) from None
+
+    # ---- queries ----
+
+    @workflow.query
+    def get_state(self) -> ComplaintState:
+        return self._current()
+
+    @workflow.query
+    def timeline(self) -> list[TimelineEvent]:
+        return self._current().timeline
+
+    @workflow.query
+    def allowed_actions(self, role: Role | None = None) -> list[Action]:
+        return allowed_actions(self._current(), role)
+
+    @workflow.update
+    async def registered(self) -> ComplaintState:
+        """Returns once the complaint has its case number: what a caller starting it waits for."""
+        await workflow.wait_condition(lambda: self.state is not None)
+        return self._current()
+
+    # ---- the shell around the activities ----
+
+    async def _clocks_from(self, received_at: Any) -> CycleClocks:
+        return await workflow.execute_activity_method(
+            ComplaintRecords.compute_cycle_clocks,
+            received_at,
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+        )
+
+    async def _record(self, transition: Transition) -> None:
+        """Persist first, then take the state: the record never lags behind what a caller was told."""
+        await workflow.execute_activity_method(
+            ComplaintRecords.record_transition,
+            TransitionRecord(workflow_id=workflow.info().workflow_id, transition=transition),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+        )
+        self._show(transition.state)
+
+    def _show(self, state: ComplaintState) -> None:
+        self.state = state
+        self._changes += 1
+        workflow.upsert_search_attributes(search_attributes(state))
+        workflow.set_current_details(current_details(state))
+
+    def _current(self) -> ComplaintState:
+        if self.state is None:
+            raise ApplicationError("the complaint is still being registered; try again in a moment",
+                                   type="NotReady")
+        return self.state
+
+    def _ended(self) -> bool:
+        return self._archived or is_final(self._current())
