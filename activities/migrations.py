@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import asyncpg.pool
@@ -22,7 +22,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 MIGRATION_LOCK_KEY = 7_310_412_020_260_001
 """Advisory lock id (one-bigint form) held while migrating; an arbitrary constant owned by this project."""
 
-Connectable = asyncpg.Pool | asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]
+Connectable: TypeAlias = "asyncpg.Pool | asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +55,8 @@ async def _migrate(conn: asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionPr
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
     try:
         await conn.execute(_CREATE_LEDGER)
-        applied = {row["name"]: row["checksum"] for row in await conn.fetch("SELECT name, checksum FROM schema_migrations")}
+        rows = await conn.fetch("SELECT name, checksum FROM schema_migrations")
+        applied = {row["name"]: row["checksum"] for row in rows}
         newly_applied: list[str] = []
         for path in files:
             sql = path.read_text(encoding="utf-8")

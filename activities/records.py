@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import asyncpg.pool
@@ -44,7 +44,7 @@ from domain.models import (
     TransitionRecord,
 )
 
-Connection = asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]
+Connection: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 
 WINDOW_DAYS_AFTER_DUE = 60
 """Calendar days past the resolution due date that a cycle's working-day list still covers (for reminders)."""
@@ -111,7 +111,8 @@ class NotificationSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> NotificationSettings:
-        """`COMPLAINTS_STAFF_EMAIL_<ROLE>` (SUPERVISOR, MANAGER, DEPARTMENT_HEAD, DEPARTMENT), `COMPLAINTS_COMPANY_NAME`."""
+        """`COMPLAINTS_STAFF_EMAIL_<ROLE>` (SUPERVISOR, MANAGER, DEPARTMENT_HEAD, DEPARTMENT) and
+        `COMPLAINTS_COMPANY_NAME`; unset means the localhost defaults the embedded stack works with."""
         env = os.environ if environ is None else environ
         defaults = cls()
 
@@ -473,6 +474,8 @@ class ComplaintRecords:
         `overdue`: still open (not closed, merged or withdrawn) and either marked breached, or past a due
         instant before the timer said so: the resolution due, or the first-response due with no first response.
         """
+        if limit < 0 or offset < 0:
+            raise ValueError("limit and offset must not be negative")
         conditions: list[str] = []
         args: list[Any] = []
 
@@ -481,9 +484,9 @@ class ComplaintRecords:
             return f"${len(args)}"
 
         if stage is not None:
-            conditions.append(f"stage = {arg(stage.value)}")
+            conditions.append(f"stage = {arg(Stage(stage).value)}")
         if department is not None:
-            conditions.append(f"department = {arg(department)}")
+            conditions.append(f"department = {arg(department.strip().lower())}")
         if overdue:
             moment = arg(now or datetime.now(UTC))
             conditions.append(

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ValidationError
 
+from domain.calendar import BUSINESS_TZ
 from domain.models import (
     ACTION_DATA,
     FINAL_STAGES,
@@ -348,8 +349,6 @@ def working_days_later(state: ComplaintState, instant: datetime, n: int) -> date
     Past the end of the cycle's list (a complaint long overdue) weekdays stand in: a reminder a day off is
     harmless, and the promise to the customer (the deadlines) never depends on it.
     """
-    from domain.calendar import BUSINESS_TZ
-
     local = instant.astimezone(BUSINESS_TZ)
     later = [d for d in state.working_days if d > local.date()]
     if len(later) >= n:

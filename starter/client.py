@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.models import (
     Action,
@@ -71,9 +71,8 @@ class ComplaintClient:
         idempotency key (a ticket number, a hash of an e-mail's Message-ID).
         """
         intake = parse_intake(raw_intake.model_dump(mode="json") if isinstance(raw_intake, Intake) else raw_intake)
-        now = datetime.now(UTC)
         complaint_id = intake.complaint_id or uuid.uuid4().hex
-        intake = intake.model_copy(update={"complaint_id": complaint_id, "received_at": intake.received_at or now})
+        intake = intake.model_copy(update={"complaint_id": complaint_id})
         handle: WorkflowHandle[ComplaintWorkflow, ComplaintState]
         try:
             handle = await self.client.start_workflow(
@@ -121,6 +120,10 @@ class ComplaintClient:
             cause = exc.cause
             reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
             raise ActionFailed(action.value, reason) from None
+        except RPCError as exc:
+            if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                raise ActionFailed(action.value, f"complaint {complaint_id} is not open (unknown or ended)") from None
+            raise
 
     async def signal(self, complaint_id: str, action: Action | str, request: ActionRequest) -> None:
         """Fire-and-forget for the three external events; rules are the same, a rejection is only logged."""

@@ -20,3 +20,28 @@ async def connect_temporal(address: str | None = None, **overrides: Any) -> Clie
     config.setdefault("target_host", DEFAULT_ADDRESS)
     config.update(overrides)
     return await Client.connect(**config, data_converter=pydantic_data_converter)
+
+
+async def register_search_attributes(client: Client) -> None:
+    """Register the complaint search attributes on a server that lacks them (a fresh cluster, the test server).
+
+    One at a time, ignoring those already there, so this is safe on every start (the time-skipping test
+    server cannot list them).
+    """
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from workflows.visibility import ALL_KEYS
+
+    for key in ALL_KEYS:
+        try:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(
+                    namespace=client.namespace,
+                    search_attributes={key.name: IndexedValueType.ValueType(int(key.indexed_value_type))},
+                )
+            )
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.ALREADY_EXISTS:
+                raise

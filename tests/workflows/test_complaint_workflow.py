@@ -1,0 +1,285 @@
+"""ComplaintWorkflow end to end on the time-skipping server, with records checked in a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import pytest
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+
+from activities.records import ComplaintRecords
+from domain.models import Action, ActionRequest, ComplaintState, EscalationLevel, Role, Stage
+from starter.client import ActionFailed, ComplaintClient
+from workflows.visibility import CASE_NUMBER, SLA_BREACHED, STAGE
+
+pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
+
+AGENT = {"actor": "agent.lan", "role": Role.AGENT}
+MANAGER = {"actor": "manager.hung", "role": Role.MANAGER}
+
+
+async def eventually(complaints: ComplaintClient, cid: str, check: Callable[[ComplaintState], bool]) -> ComplaintState:
+    """Signals are fire-and-forget: wait (bounded) until the workflow has applied one."""
+    for _ in range(100):
+        state = await complaints.state(cid)
+        if check(state):
+            return state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never reached; last state {state.stage} {[e.kind for e in state.timeline]}")
+
+
+async def assert_record_matches(pool: asyncpg.Pool, state: ComplaintState) -> None:
+    """The Postgres snapshot and timeline say what the workflow says, each event exactly once."""
+    row = await pool.fetchrow(
+        "SELECT stage, department, cycle, last_seq, case_number, resolution_due FROM complaints"
+        " WHERE complaint_id = $1",
+        state.complaint_id,
+    )
+    assert row is not None
+    assert row["stage"] == state.stage.value
+    assert row["department"] == state.department
+    assert row["cycle"] == state.cycle
+    assert row["case_number"] == state.case_number
+    assert row["last_seq"] == len(state.timeline)
+    assert row["resolution_due"] == state.deadlines.resolution_due
+    kinds = [r["kind"] for r in await pool.fetch(
+        "SELECT kind FROM complaint_events WHERE complaint_id = $1 ORDER BY seq", state.complaint_id)]
+    assert kinds == [e.kind for e in state.timeline]
+
+
+async def test_full_lifecycle(intake: Any, complaints: ComplaintClient, pool: asyncpg.Pool) -> None:
+    started = await complaints.start(intake())
+    cid = started.complaint_id
+    assert started.case_number.startswith("KN-20")
+    assert started.stage is Stage.RECEIVED
+
+    await complaints.act(cid, Action.ACKNOWLEDGE, **AGENT)
+    await complaints.act(cid, Action.REQUEST_INFO, **AGENT,
+                         data={"missing": ["contact_person", "documents"], "message": "Xin gửi ảnh chụp lỗi"})
+    await complaints.signal(cid, Action.CUSTOMER_INFO_RECEIVED,
+                            ActionRequest(request_id="mail-1", actor="email-ingest", role=Role.SYSTEM,
+                                          data={"summary": "khách đã gửi ảnh"}))
+    await complaints.act(cid, Action.TRANSFER, **AGENT, data={"to_department": "technical", "reason": "lỗi mạng"})
+    await complaints.signal(cid, Action.CAUSE_IDENTIFIED,
+                            ActionRequest(request_id="noc-1", actor="noc", role=Role.SYSTEM,
+                                          data={"cause": "switch hỏng", "company_at_fault": True,
+                                                "departments": ["technical", "network"]}))
+    state = await eventually(complaints, cid, lambda s: s.stage is Stage.CAUSE_IDENTIFIED)
+    assert state.department == "technical"
+    await complaints.act(cid, Action.PROPOSE_PLAN, **AGENT, data={"plan": "thay switch, giảm 1 tháng phí"})
+    assert Action.MANAGER_APPROVAL not in await complaints.allowed_actions(cid, Role.AGENT)
+    await complaints.act(cid, Action.MANAGER_APPROVAL, **MANAGER, data={"approved": True, "comment": "đồng ý"})
+    await complaints.act(cid, Action.SEND_RESOLUTION, **AGENT, data={"reply": "Đã thay switch.", "channels": ["email"]})
+    await complaints.act(cid, Action.REPORT_FOLLOWUP, **AGENT, data={"fault": "chậm DNS"})
+    state = await complaints.act(cid, Action.CLOSE, **AGENT, data={"summary": "xong", "lessons_learned": "dự phòng"})
+
+    assert state.stage is Stage.CLOSED
+    assert [e.kind for e in state.timeline] == [
+        "received", "acknowledge", "request_info", "customer_info_received", "transfer", "cause_identified",
+        "propose_plan", "manager_approval", "send_resolution", "report_followup", "close",
+    ]
+    assert state.timeline[3].door == "signal"
+    await assert_record_matches(pool, state)
+    documents = {r["kind"] for r in await pool.fetch(
+        "SELECT kind FROM documents WHERE complaint_id = $1", cid)}
+    assert documents == {"receipt_form", "written_reply", "fix_request"}
+    recipients = sorted(r["recipient"] + ":" + (r["department"] or "") for r in await pool.fetch(
+        "SELECT recipient, department FROM outbox WHERE complaint_id = $1", cid))
+    assert recipients.count("customer:") == 4  # acknowledge, request_info, send_resolution, report_followup
+    assert "department:network" in recipients and "department:technical" in recipients
+
+
+async def test_search_attributes_and_details_hold_no_personal_data(intake: Any, 
+    complaints: ComplaintClient, time_env: WorkflowEnvironment
+) -> None:
+    started = await complaints.start(intake())
+    await complaints.act(started.complaint_id, Action.ACKNOWLEDGE, **AGENT)
+    description = await complaints.handle(started.complaint_id).describe()
+    attributes = description.typed_search_attributes
+    assert attributes.get(CASE_NUMBER) == started.case_number
+    assert attributes.get(STAGE) == "analysing"
+    assert attributes.get(SLA_BREACHED) is False
+    shown = " ".join(str(p.value) for p in attributes) + description.id
+    for personal in ("Trần Thị Bích", "0912345678", "bich@example.vn", "VPS của tôi"):
+        assert personal not in shown
+
+
+async def test_first_response_missed_escalates_to_supervisor(intake: Any, 
+    complaints: ComplaintClient, time_env: WorkflowEnvironment, pool: asyncpg.Pool
+) -> None:
+    started = await complaints.start(intake())
+    await time_env.sleep(timedelta(hours=23))
+    state = await complaints.state(started.complaint_id)
+    assert not state.first_response_breached
+    await time_env.sleep(timedelta(hours=2))
+    state = await complaints.state(started.complaint_id)
+    assert state.first_response_breached and state.escalation_level is EscalationLevel.SUPERVISOR
+    assert state.timeline[-1].kind == "first_response_escalated"
+    supervisor = await pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE complaint_id = $1 AND recipient = 'supervisor'", started.complaint_id)
+    assert supervisor == 1
+    await assert_record_matches(pool, state)
+
+
+async def test_resolution_clock_warns_then_breaches_without_closing(intake: Any, 
+    complaints: ComplaintClient, time_env: WorkflowEnvironment, pool: asyncpg.Pool
+) -> None:
+    started = await complaints.start(intake())
+    cid = started.complaint_id
+    await complaints.act(cid, Action.ACKNOWLEDGE, **AGENT)
+    deadlines = started.deadlines
+    now = await time_env.get_current_time()
+    await time_env.sleep(deadlines.resolution_warning_at - now + timedelta(minutes=1))
+    state = await complaints.state(cid)
+    assert state.resolution_warned and not state.resolution_breached
+    assert state.escalation_level is EscalationLevel.DEPARTMENT_HEAD
+    now = await time_env.get_current_time()
+    await time_env.sleep(deadlines.resolution_due - now + timedelta(minutes=1))
+    state = await complaints.state(cid)
+    assert state.resolution_breached and state.escalation_level is EscalationLevel.MANAGER
+    assert state.stage is Stage.ANALYSING  # a breach never closes a complaint
+    assert not state.first_response_breached
+    breach = next(e for e in state.timeline if e.kind == "resolution_breached")
+    assert breach.at >= deadlines.resolution_due
+    assert (await complaints.handle(cid).describe()).typed_search_attributes.get(SLA_BREACHED) is True
+    await assert_record_matches(pool, state)
+
+
+async def test_a_letter_entered_late_escalates_at_once(
+    intake: Any, complaints: ComplaintClient, time_env: WorkflowEnvironment
+) -> None:
+    old = min(await time_env.get_current_time(), datetime.now(UTC)) - timedelta(days=40)
+    started = await complaints.start(intake(channel="letter", received_at=old.isoformat()))
+    state = await eventually(complaints, started.complaint_id, lambda s: s.resolution_breached)
+    assert state.first_response_breached and state.resolution_breached
+    assert state.escalation_level is EscalationLevel.MANAGER
+    kinds = [e.kind for e in state.timeline]
+    assert kinds == ["received", "first_response_escalated", "resolution_warning", "resolution_breached"]
+
+
+async def test_rejected_action_says_why_and_changes_nothing(intake: Any, complaints: ComplaintClient, pool: asyncpg.Pool) -> None:
+    started = await complaints.start(intake())
+    cid = started.complaint_id
+    with pytest.raises(ActionFailed, match="not allowed while the complaint is received"):
+        await complaints.act(cid, Action.CLOSE, **AGENT, data={"summary": "s", "lessons_learned": "l"})
+    with pytest.raises(ActionFailed, match="needs the role manager"):
+        await complaints.act(cid, Action.MANAGER_APPROVAL, **AGENT, data={"approved": True})
+    with pytest.raises(ActionFailed, match="lessons_learned"):
+        await complaints.act(cid, Action.ACKNOWLEDGE, **AGENT, data={"lessons_learned": 1})
+    # a signal that breaks the rules is dropped, not applied
+    await complaints.signal(cid, Action.MANAGER_APPROVAL,
+                            ActionRequest(request_id="x", actor="bot", role=Role.SYSTEM, data={"approved": True}))
+    await complaints.act(cid, Action.ADD_NOTE, **AGENT, data={"text": "after the signal"})  # queued behind it
+    state = await complaints.state(cid)
+    assert [e.kind for e in state.timeline] == ["received", "add_note"]
+    assert await pool.fetchval("SELECT count(*) FROM complaint_events WHERE complaint_id = $1", cid) == 2
+
+
+async def test_duplicate_requests_apply_once(intake: Any, complaints: ComplaintClient, pool: asyncpg.Pool) -> None:
+    started = await complaints.start(intake())
+    cid = started.complaint_id
+    again = await complaints.start(intake(complaint_id=cid, subject="another subject"))
+    assert again.case_number == started.case_number and again.intake.subject == started.intake.subject
+    await asyncio.gather(*(complaints.act(cid, Action.ACKNOWLEDGE, **AGENT, request_id="ack-1") for _ in range(5)))
+    await complaints.act(cid, Action.REQUEST_INFO, **AGENT, request_id="ri-1",
+                         data={"missing": ["phone"], "message": "Số điện thoại?"})
+    info = ActionRequest(request_id="mail-42", actor="email-ingest", role=Role.SYSTEM, data={"summary": "0909"})
+    for _ in range(3):
+        await complaints.signal(cid, Action.CUSTOMER_INFO_RECEIVED, info)
+    await eventually(complaints, cid, lambda s: s.stage is Stage.ANALYSING)
+    state = await complaints.act(cid, Action.ADD_NOTE, **AGENT, data={"text": "đã gọi lại"})
+    assert [e.kind for e in state.timeline] == [
+        "received", "acknowledge", "request_info", "customer_info_received", "add_note"]
+    await assert_record_matches(pool, state)
+    assert await pool.fetchval("SELECT count(*) FROM complaints WHERE complaint_id = $1", cid) == 1
+
+
+async def test_customer_and_manager_reminders(intake: Any, complaints: ComplaintClient, time_env: WorkflowEnvironment) -> None:
+    started = await complaints.start(intake())
+    cid = started.complaint_id
+    await complaints.act(cid, Action.REQUEST_INFO, **AGENT, data={"missing": ["documents"], "message": "m"})
+    await time_env.sleep(timedelta(days=5))  # at least 2 working days whatever the weekday
+    state = await complaints.state(cid)
+    assert state.info_reminders >= 1 and "customer_reminded" in [e.kind for e in state.timeline]
+    await complaints.act(cid, Action.CUSTOMER_INFO_RECEIVED, **AGENT, data={"summary": "s"})
+    await complaints.act(cid, Action.CAUSE_IDENTIFIED, **AGENT, data={"cause": "c", "company_at_fault": False})
+    await complaints.act(cid, Action.PROPOSE_PLAN, **AGENT, data={"plan": "p"})
+    await time_env.sleep(timedelta(days=4))
+    state = await complaints.state(cid)
+    assert state.approval_reminders >= 1 and "manager_reminded" in [e.kind for e in state.timeline]
+
+
+async def test_reopen_starts_a_new_cycle(intake: Any, complaints: ComplaintClient, pool: asyncpg.Pool,
+                                         time_env: WorkflowEnvironment) -> None:
+    started = await complaints.start(intake(channel="branch"))
+    cid = started.complaint_id
+    await complaints.act(cid, Action.RESOLVE_ON_FIRST_CONTACT, **AGENT,
+                         data={"resolution": "đã hướng dẫn cấu hình", "customer_agreed": True})
+    await complaints.act(cid, Action.CLOSE, **AGENT, data={"summary": "s", "lessons_learned": "l"})
+    await time_env.sleep(timedelta(days=3))
+    state = await complaints.act(cid, Action.REOPEN, **AGENT, data={"reason": "khách không đồng ý"})
+    assert state.cycle == 2 and state.stage is Stage.RECEIVED
+    assert state.received_at > started.received_at
+    assert state.deadlines.first_response_due == state.received_at + timedelta(hours=24)
+    assert state.deadlines.resolution_due > started.deadlines.resolution_due
+    assert state.first_responded_at is None
+    await assert_record_matches(pool, state)
+    docs = {r["kind"] for r in await pool.fetch("SELECT kind FROM documents WHERE complaint_id = $1", cid)}
+    assert "resolution_record" in docs
+
+
+async def test_closed_complaint_ends_after_the_reopen_window(intake: Any, 
+    complaints: ComplaintClient, time_env: WorkflowEnvironment
+) -> None:
+    started = await complaints.start(intake())
+    cid = started.complaint_id
+    await complaints.act(cid, Action.RESOLVE_ON_FIRST_CONTACT, **AGENT,
+                         data={"resolution": "r", "customer_agreed": True})
+    await complaints.act(cid, Action.CLOSE, **AGENT, data={"summary": "s", "lessons_learned": "l"})
+    await time_env.sleep(timedelta(days=29))
+    assert (await complaints.handle(cid).describe()).status is WorkflowExecutionStatus.RUNNING
+    await time_env.sleep(timedelta(days=2))
+    assert (await complaints.handle(cid).describe()).status is WorkflowExecutionStatus.COMPLETED
+    assert (await complaints.handle(cid).result()).stage is Stage.CLOSED
+    with pytest.raises(ActionFailed):
+        await complaints.act(cid, Action.REOPEN, **AGENT, data={"reason": "too late"})
+
+
+async def test_merge_keeps_the_earliest_receipt(
+    intake: Any, complaints: ComplaintClient, pool: asyncpg.Pool, time_env: WorkflowEnvironment
+) -> None:
+    # the test server's clock runs ahead of the wall clock after earlier tests skipped time
+    earlier = min(await time_env.get_current_time(), datetime.now(UTC)) - timedelta(days=2)
+    duplicate = await complaints.start(intake(channel="email", received_at=earlier.isoformat()))
+    primary = await complaints.start(intake(channel="support_ticket"))
+    assert primary.received_at > duplicate.received_at
+    merged = await complaints.act(duplicate.complaint_id, Action.MERGE_INTO, **AGENT,
+                                  data={"primary_complaint_id": primary.complaint_id})
+    assert merged.stage is Stage.MERGED
+    assert (await complaints.handle(duplicate.complaint_id).result()).stage is Stage.MERGED
+    state = await eventually(complaints, primary.complaint_id, lambda s: bool(s.duplicates))
+    assert state.duplicates == [duplicate.complaint_id]
+    assert state.received_at == duplicate.received_at
+    assert state.deadlines.resolution_due == duplicate.deadlines.resolution_due
+    await assert_record_matches(pool, state)
+
+
+async def test_merge_into_an_unknown_complaint_is_rejected(intake: Any, complaints: ComplaintClient) -> None:
+    started = await complaints.start(intake())
+    with pytest.raises(ActionFailed, match="cannot take the merge"):
+        await complaints.act(started.complaint_id, Action.MERGE_INTO, **AGENT,
+                             data={"primary_complaint_id": uuid.uuid4().hex})
+    assert (await complaints.state(started.complaint_id)).stage is Stage.RECEIVED
+
+
+async def test_records_read_model_lists_it(intake: Any, complaints: ComplaintClient, records: ComplaintRecords) -> None:
+    started = await complaints.start(intake(department="billing"))
+    await complaints.act(started.complaint_id, Action.ACKNOWLEDGE, **AGENT)
+    listed = await records.list_complaints(stage=Stage.ANALYSING, department="billing")
+    assert started.complaint_id in [s.complaint_id for s in listed]
