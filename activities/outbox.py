@@ -169,11 +169,15 @@ class OutboxSender:
                 except Exception as exc:
                     # The error text may quote the address; it goes to the row (Postgres), only its type to the log.
                     await conn.execute(
-                        _MARK_FAILED, row["id"], f"{type(exc).__name__}: {exc}"[:2000],
-                        RETRY_BASE_SECONDS, RETRY_MAX_SECONDS,
+                        _MARK_FAILED,
+                        row["id"],
+                        f"{type(exc).__name__}: {exc}"[:2000],
+                        RETRY_BASE_SECONDS,
+                        RETRY_MAX_SECONDS,
                     )
-                    log.warning("outbox delivery failed", **fields, attempt=row["attempts"] + 1,
-                                error=type(exc).__name__)
+                    log.warning(
+                        "outbox delivery failed", **fields, attempt=row["attempts"] + 1, error=type(exc).__name__
+                    )
                     continue
                 await conn.execute(_MARK_SENT, row["id"], via)
                 log.info("outbox message delivered", **fields, via=via)
@@ -185,8 +189,14 @@ class OutboxSender:
         if self._transport is None or row["medium"] != "email":
             # No mail server configured, or a phone number / postal address: the log is the hand-over,
             # and the message itself waits in the outbox row for whoever calls or posts it.
-            log.info("outbox message handed to the log", outbox_id=row["id"], complaint_id=row["complaint_id"],
-                     template=row["template"], recipient=row["recipient"], medium=row["medium"])
+            log.info(
+                "outbox message handed to the log",
+                outbox_id=row["id"],
+                complaint_id=row["complaint_id"],
+                template=row["template"],
+                recipient=row["recipient"],
+                medium=row["medium"],
+            )
             return "log"
         await self._transport.send(self._message(row))
         return self._transport.name

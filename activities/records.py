@@ -555,7 +555,5 @@ def _as_registered(stored: ComplaintState) -> Transition:
     if len(stored.timeline) == 1:
         first = stored.timeline[0]
         clocks = CycleClocks(deadlines=stored.deadlines, working_days=stored.working_days)
-        return start_state(
-            stored.complaint_id, stored.case_number, stored.intake, stored.received_at, clocks, first.at
-        )
+        return start_state(stored.complaint_id, stored.case_number, stored.intake, stored.received_at, clocks, first.at)
     return Transition(state=stored, event=stored.timeline[-1])

@@ -85,9 +85,7 @@ class WorkingCalendar:
         both = self.extra_days_off & self.extra_working_days
         if both:
             listed = ", ".join(d.isoformat() for d in sorted(both))
-            raise ValueError(
-                f"date(s) both extra day off and extra working day: {listed}"
-            )
+            raise ValueError(f"date(s) both extra day off and extra working day: {listed}")
 
     def is_working_day(self, d: date) -> bool:
         """True if ``d`` (a local date) counts towards a working-day clock."""
@@ -130,17 +128,13 @@ def _dates_for_key(path: Path, data: dict[str, object], key: str) -> frozenset[d
     """Read one list of TOML local dates, rejecting anything else by file and key."""
     value = data.get(key, [])
     if not isinstance(value, list):
-        raise CalendarFileError(
-            f"{path}: key {key!r} must be a list of dates, got {type(value).__name__}"
-        )
+        raise CalendarFileError(f"{path}: key {key!r} must be a list of dates, got {type(value).__name__}")
     result: set[date] = set()
     for item in value:
         # TOML offset/local date-times load as datetime, a subclass of date: refuse them,
         # a day off is a whole local day.
         if isinstance(item, datetime) or not isinstance(item, date):
-            raise CalendarFileError(
-                f"{path}: key {key!r} must hold only local dates like 2026-01-02, got {item!r}"
-            )
+            raise CalendarFileError(f"{path}: key {key!r} must hold only local dates like 2026-01-02, got {item!r}")
         result.add(item)
     return frozenset(result)
 
@@ -162,24 +156,19 @@ def load_calendar(path: str | os.PathLike[str] | None = None) -> WorkingCalendar
         with file_path.open("rb") as fh:
             data = tomllib.load(fh)
     except OSError as exc:
-        raise CalendarFileError(
-            f"{file_path}: cannot read calendar file: {exc}"
-        ) from exc
+        raise CalendarFileError(f"{file_path}: cannot read calendar file: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise CalendarFileError(f"{file_path}: not valid TOML: {exc}") from exc
 
     unknown = sorted(set(data) - set(_KNOWN_KEYS))
     if unknown:
         raise CalendarFileError(
-            f"{file_path}: unknown key(s) {', '.join(repr(k) for k in unknown)}; "
-            f"allowed: {', '.join(_KNOWN_KEYS)}"
+            f"{file_path}: unknown key(s) {', '.join(repr(k) for k in unknown)}; allowed: {', '.join(_KNOWN_KEYS)}"
         )
     days_off = _dates_for_key(file_path, data, _DAYS_OFF_KEY)
     working_days = _dates_for_key(file_path, data, _WORKING_DAYS_KEY)
     both = days_off & working_days
     if both:
         listed = ", ".join(d.isoformat() for d in sorted(both))
-        raise CalendarFileError(
-            f"{file_path}: {listed} listed in both {_DAYS_OFF_KEY!r} and {_WORKING_DAYS_KEY!r}"
-        )
+        raise CalendarFileError(f"{file_path}: {listed} listed in both {_DAYS_OFF_KEY!r} and {_WORKING_DAYS_KEY!r}")
     return WorkingCalendar(extra_days_off=days_off, extra_working_days=working_days)

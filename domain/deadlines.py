@@ -92,9 +92,7 @@ def compute_deadlines(received_at: datetime, calendar: WorkingCalendar) -> Deadl
     )
 
 
-def working_days_later(
-    instant: datetime, n: int, calendar: WorkingCalendar
-) -> datetime:
+def working_days_later(instant: datetime, n: int, calendar: WorkingCalendar) -> datetime:
     """The same local clock time on the n-th working day after ``instant``'s local date, in UTC.
 
     Used for reminders (customer after 2 working days, manager after 1), which

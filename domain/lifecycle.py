@@ -107,9 +107,7 @@ def parse_data(action: Action, request: ActionRequest) -> BaseModel:
     try:
         return ACTION_DATA[action].model_validate(request.data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'data'}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'data'}: {err['msg']}" for err in exc.errors())
         raise ActionRejected(f"invalid data for {action.value}: {problems}") from None
 
 
@@ -141,9 +139,7 @@ def check_action(state: ComplaintState, action: Action, request: ActionRequest) 
 def allowed_actions(state: ComplaintState, role: Role | None = None) -> list[Action]:
     """Actions the stage allows now (for `role`, when given): what a form offers and `show` prints."""
     return [
-        action
-        for action, rule in RULES.items()
-        if state.stage in rule.stages and (role is None or role in rule.roles)
+        action for action, rule in RULES.items() if state.stage in rule.stages and (role is None or role in rule.roles)
     ]
 
 
@@ -255,8 +251,9 @@ def apply_action(
     elif action is Action.WITHDRAW:
         new.stage = S.WITHDRAWN
 
-    event = _event(new, now, action.value, request.actor, request.role, request.door.value, summary,
-                   data.model_dump(mode="json"))
+    event = _event(
+        new, now, action.value, request.actor, request.role, request.door.value, summary, data.model_dump(mode="json")
+    )
     new.timeline.append(event)
     new.applied_requests.append(request.request_id)
     return Transition(state=new, event=event, notifications=notifications, documents=documents)
@@ -278,8 +275,16 @@ def absorb_duplicate(
         new.received_at = duplicate_received_at
         new.deadlines, new.working_days = earlier_cycle.deadlines, earlier_cycle.working_days
         summary += "; receipt moved to the duplicate's earlier one"
-    event = _event(new, now, "duplicate_merged", duplicate_id, Role.SYSTEM, "signal", summary,
-                   {"duplicate_complaint_id": duplicate_id, "received_at": duplicate_received_at.isoformat()})
+    event = _event(
+        new,
+        now,
+        "duplicate_merged",
+        duplicate_id,
+        Role.SYSTEM,
+        "signal",
+        summary,
+        {"duplicate_complaint_id": duplicate_id, "received_at": duplicate_received_at.isoformat()},
+    )
     new.timeline.append(event)
     return Transition(state=new, event=event)
 
@@ -293,14 +298,23 @@ def next_clock(state: ComplaintState) -> NextClock | None:
         candidates.append(NextClock(state.deadlines.resolution_warning_at, ClockEvent.RESOLUTION_WARNING))
     if state.stage in OPEN_STAGES and not state.resolution_breached:
         candidates.append(NextClock(state.deadlines.resolution_due, ClockEvent.RESOLUTION_DUE))
-    if state.stage is S.AWAITING_CUSTOMER and state.info_requested_at and state.info_reminders < POLICY.max_info_reminders:
-        at = working_days_later(state, state.info_requested_at,
-                                POLICY.info_reminder_working_days * (state.info_reminders + 1))
+    if (
+        state.stage is S.AWAITING_CUSTOMER
+        and state.info_requested_at
+        and state.info_reminders < POLICY.max_info_reminders
+    ):
+        at = working_days_later(
+            state, state.info_requested_at, POLICY.info_reminder_working_days * (state.info_reminders + 1)
+        )
         candidates.append(NextClock(at, ClockEvent.INFO_REMINDER))
-    if (state.stage is S.AWAITING_APPROVAL and state.plan_proposed_at
-            and state.approval_reminders < POLICY.max_approval_reminders):
-        at = working_days_later(state, state.plan_proposed_at,
-                                POLICY.approval_reminder_working_days * (state.approval_reminders + 1))
+    if (
+        state.stage is S.AWAITING_APPROVAL
+        and state.plan_proposed_at
+        and state.approval_reminders < POLICY.max_approval_reminders
+    ):
+        at = working_days_later(
+            state, state.plan_proposed_at, POLICY.approval_reminder_working_days * (state.approval_reminders + 1)
+        )
         candidates.append(NextClock(at, ClockEvent.APPROVAL_REMINDER))
     if state.stage is S.CLOSED and state.closed_at:
         candidates.append(NextClock(state.closed_at + POLICY.reopen_window, ClockEvent.REOPEN_WINDOW_ENDED))
@@ -319,8 +333,9 @@ def apply_clock(state: ComplaintState, clock: ClockEvent, now: datetime) -> Tran
     elif clock is ClockEvent.RESOLUTION_WARNING:
         new.resolution_warned = True
         new.escalation_level = max(new.escalation_level, EscalationLevel.DEPARTMENT_HEAD)
-        notifications.append(Notification(recipient=Recipient.DEPARTMENT_HEAD, department=new.department,
-                                          template="resolution_warning"))
+        notifications.append(
+            Notification(recipient=Recipient.DEPARTMENT_HEAD, department=new.department, template="resolution_warning")
+        )
         summary = f"resolution due {new.deadlines.resolution_due_date.isoformat()}: department head warned"
     elif clock is ClockEvent.RESOLUTION_DUE:
         new.resolution_breached = True

@@ -3,5 +3,5 @@
 source "$(dirname "$0")/bootstrap.sh"
 ruff check .
 ruff format --check .
-mypy .
+mypy
 pytest -q -p no:cacheprovider "$@"

@@ -139,9 +139,7 @@ def _database_url(args: argparse.Namespace) -> str:
     running = read_stack_file(_data_dir(args))
     if running is not None and running.database_url:
         return running.database_url
-    raise Failure(
-        f"DATABASE_URL is not set and no `complaints dev` is running on {_data_dir(args)}", EXIT_UNAVAILABLE
-    )
+    raise Failure(f"DATABASE_URL is not set and no `complaints dev` is running on {_data_dir(args)}", EXIT_UNAVAILABLE)
 
 
 async def _complaints(args: argparse.Namespace) -> ComplaintClient:
@@ -189,8 +187,9 @@ def describe(state: ComplaintState) -> dict[str, Any]:
     from starter.client import workflow_id_for
 
     clocks = state.deadlines.model_dump(mode="json")
-    flags = state.model_dump(mode="json", include={"first_responded_at", "first_response_breached",
-                                                   "resolution_breached"})
+    flags = state.model_dump(
+        mode="json", include={"first_responded_at", "first_response_breached", "resolution_breached"}
+    )
     return {
         "complaint_id": state.complaint_id,
         "workflow_id": workflow_id_for(state.complaint_id),
@@ -219,8 +218,12 @@ async def cmd_start(args: argparse.Namespace) -> int:
         intake = intake.model_copy(update={"complaint_id": uuid.uuid4().hex})
     assert intake.complaint_id is not None
     client = await _complaints(args)
-    state = await _answered(client.start(intake), intake.complaint_id, args.timeout,
-                            "; it is started and gets its case number once a worker runs")
+    state = await _answered(
+        client.start(intake),
+        intake.complaint_id,
+        args.timeout,
+        "; it is started and gets its case number once a worker runs",
+    )
     _emit(describe(state))
     return EXIT_OK
 
@@ -231,14 +234,26 @@ async def cmd_act(args: argparse.Namespace) -> int:
     if not isinstance(data, dict):
         raise Failure("--data: must be a JSON object")
     try:  # the request's own fields, checked before connecting; the action's data is the workflow's to judge
-        request = ActionRequest(actor=args.actor, role=Role(args.role), data=data, door=Door.CLI,
-                                request_id=args.request_id or uuid.uuid4().hex)
+        request = ActionRequest(
+            actor=args.actor,
+            role=Role(args.role),
+            data=data,
+            door=Door.CLI,
+            request_id=args.request_id or uuid.uuid4().hex,
+        )
     except ValidationError as exc:
         raise Failure(_first_error(exc)) from None
     client = await _complaints(args)
     state = await _answered(
-        client.act(args.complaint_id, action, actor=request.actor, role=request.role, data=data,
-                   request_id=request.request_id, door=Door.CLI),
+        client.act(
+            args.complaint_id,
+            action,
+            actor=request.actor,
+            role=request.role,
+            data=data,
+            request_id=request.request_id,
+            door=Door.CLI,
+        ),
         args.complaint_id,
         args.timeout,
     )
@@ -262,14 +277,28 @@ async def cmd_show(args: argparse.Namespace) -> int:
         args.complaint_id,
         args.timeout,
     )
-    details = state.model_dump(mode="json", include={"intake", "cause", "plan", "approval", "resolution",
-                                                     "resolved_at", "closed_at", "merged_into", "duplicates"})
-    _emit({
-        **describe(state),
-        "allowed_actions": [a.value for a in allowed],
-        **details,
-        "timeline": [event.model_dump(mode="json") for event in timeline],
-    })
+    details = state.model_dump(
+        mode="json",
+        include={
+            "intake",
+            "cause",
+            "plan",
+            "approval",
+            "resolution",
+            "resolved_at",
+            "closed_at",
+            "merged_into",
+            "duplicates",
+        },
+    )
+    _emit(
+        {
+            **describe(state),
+            "allowed_actions": [a.value for a in allowed],
+            **details,
+            "timeline": [event.model_dump(mode="json") for event in timeline],
+        }
+    )
     return EXIT_OK
 
 
@@ -339,18 +368,27 @@ async def cmd_dev(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with stop_on_signals(stop):
         try:
-            async with dev_stack(Path(args.data_dir) if args.data_dir else _settings().data_dir,
-                                 temporal_port=args.temporal_port, ui_port=args.ui_port,
-                                 settings=_settings()) as stack:
+            async with dev_stack(
+                Path(args.data_dir) if args.data_dir else _settings().data_dir,
+                temporal_port=args.temporal_port,
+                ui_port=args.ui_port,
+                settings=_settings(),
+            ) as stack:
                 info = stack.info
-                _emit({
-                    "temporal_ui": info.temporal_ui,
-                    "temporal_address": info.temporal_address or _settings().temporal_address,
-                    "database_url": info.database_url or "(DATABASE_URL)",
-                    "data_dir": info.data_dir,
-                })
-                print(f"complaints dev ready in {time.monotonic() - started:.1f}s; Ctrl-C stops everything "
-                      f"(data is kept in {info.data_dir})", file=sys.stderr, flush=True)
+                _emit(
+                    {
+                        "temporal_ui": info.temporal_ui,
+                        "temporal_address": info.temporal_address or _settings().temporal_address,
+                        "database_url": info.database_url or "(DATABASE_URL)",
+                        "data_dir": info.data_dir,
+                    }
+                )
+                print(
+                    f"complaints dev ready in {time.monotonic() - started:.1f}s; Ctrl-C stops everything "
+                    f"(data is kept in {info.data_dir})",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 stopping = asyncio.create_task(stop.wait())
                 await asyncio.wait({stopping, stack.worker}, return_when=asyncio.FIRST_COMPLETED)
                 stopping.cancel()
@@ -391,11 +429,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     where = _Parser(add_help=False)
-    where.add_argument("--data-dir", help="data directory of a running `complaints dev` "
-                                          "(default: COMPLAINTS_DATA_DIR or <project>/data)")
+    where.add_argument(
+        "--data-dir",
+        help="data directory of a running `complaints dev` (default: COMPLAINTS_DATA_DIR or <project>/data)",
+    )
     waits = _Parser(add_help=False)
-    waits.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                       help="seconds to wait for a worker (default %(default)s)")
+    waits.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for a worker (default %(default)s)"
+    )
 
     dev = commands.add_parser("dev", help="run Temporal, PostgreSQL and the worker locally until Ctrl-C")
     dev.add_argument("--data-dir", help="where everything is kept (default: COMPLAINTS_DATA_DIR or <project>/data)")

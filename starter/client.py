@@ -113,9 +113,10 @@ class ComplaintClient:
             request_id=request_id or uuid.uuid4().hex, actor=actor, role=Role(role), data=data or {}, door=door
         )
         try:
-            return await self.handle(complaint_id).execute_update(
+            state: ComplaintState = await self.handle(complaint_id).execute_update(
                 action.value, request, id=request.request_id, result_type=ComplaintState
             )
+            return state
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
@@ -141,11 +142,13 @@ class ComplaintClient:
         async for execution in self.client.list_workflows(
             f"WorkflowType = 'ComplaintWorkflow'{' AND ' + query if query else ''}", limit=limit
         ):
-            found.append({
-                "workflow_id": execution.id,
-                "status": execution.status.name if execution.status else None,
-                **{key.name: value for key, value in ((p.key, p.value) for p in execution.typed_search_attributes)},
-            })
+            found.append(
+                {
+                    "workflow_id": execution.id,
+                    "status": execution.status.name if execution.status else None,
+                    **{key.name: value for key, value in ((p.key, p.value) for p in execution.typed_search_attributes)},
+                }
+            )
         return found
 
     def handle(self, complaint_id: str) -> WorkflowHandle[ComplaintWorkflow, ComplaintState]:

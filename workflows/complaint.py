@@ -73,8 +73,9 @@ class ComplaintWorkflow:
         while not self._ended():
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(ComplaintInput(complaint_id=start.complaint_id, intake=start.intake,
-                                                        carried=self.state))
+                workflow.continue_as_new(
+                    ComplaintInput(complaint_id=start.complaint_id, intake=start.intake, carried=self.state)
+                )
             await self._wait_for_change_or_clock()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._current()
@@ -175,8 +176,9 @@ class ComplaintWorkflow:
             earlier: CycleClocks | None = None
             if state.cycle == 1 and notice.received_at < state.received_at:
                 earlier = await self._clocks_from(notice.received_at)
-            await self._record(absorb_duplicate(state, notice.duplicate_complaint_id, notice.received_at,
-                                                workflow.now(), earlier))
+            await self._record(
+                absorb_duplicate(state, notice.duplicate_complaint_id, notice.received_at, workflow.now(), earlier)
+            )
 
     async def _tell_primary(self, primary_id: str, request: ActionRequest) -> None:
         state = self._current()
@@ -184,12 +186,19 @@ class ComplaintWorkflow:
         try:
             await primary.signal(
                 "absorb_duplicate",
-                MergeNotice(duplicate_complaint_id=state.complaint_id, duplicate_case_number=state.case_number,
-                            received_at=state.received_at, request_id=request.request_id),
+                MergeNotice(
+                    duplicate_complaint_id=state.complaint_id,
+                    duplicate_case_number=state.case_number,
+                    received_at=state.received_at,
+                    request_id=request.request_id,
+                ),
             )
         except Exception as exc:  # the primary does not exist or has ended
-            raise ApplicationError(f"merge_into: complaint {primary_id} cannot take the merge ({exc})",
-                                   type="ActionRejected", non_retryable=True) from None
+            raise ApplicationError(
+                f"merge_into: complaint {primary_id} cannot take the merge ({exc})",
+                type="ActionRejected",
+                non_retryable=True,
+            ) from None
 
     # ---- queries ----
 
@@ -239,8 +248,7 @@ class ComplaintWorkflow:
 
     def _current(self) -> ComplaintState:
         if self.state is None:
-            raise ApplicationError("the complaint is still being registered; try again in a moment",
-                                   type="NotReady")
+            raise ApplicationError("the complaint is still being registered; try again in a moment", type="NotReady")
         return self.state
 
     def _ended(self) -> bool:

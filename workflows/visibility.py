@@ -6,7 +6,9 @@ the customer, which stay in the encrypted payloads and in Postgres.
 
 from __future__ import annotations
 
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from typing import Any
+
+from temporalio.common import SearchAttributeKey, SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
 
 from domain.models import ComplaintState, Intake
 
@@ -19,13 +21,12 @@ RESOLUTION_DUE = SearchAttributeKey.for_datetime("ResolutionDue")
 SLA_BREACHED = SearchAttributeKey.for_bool("SlaBreached")
 ESCALATION_LEVEL = SearchAttributeKey.for_int("EscalationLevel")
 
-ALL_KEYS = (STAGE, DEPARTMENT, CHANNEL, CASE_NUMBER, FIRST_RESPONSE_DUE, RESOLUTION_DUE, SLA_BREACHED,
-            ESCALATION_LEVEL)
+ALL_KEYS = (STAGE, DEPARTMENT, CHANNEL, CASE_NUMBER, FIRST_RESPONSE_DUE, RESOLUTION_DUE, SLA_BREACHED, ESCALATION_LEVEL)
 """Registered on the dev server by `complaints dev` and in docker-compose."""
 
 
-def search_attributes(state: ComplaintState) -> list[SearchAttributePair[object]]:
-    pairs: list[SearchAttributePair[object]] = [
+def search_attributes(state: ComplaintState) -> list[SearchAttributeUpdate[Any]]:
+    return [
         STAGE.value_set(state.stage.value),
         DEPARTMENT.value_set(state.department),
         CHANNEL.value_set(state.intake.channel.value),
@@ -34,17 +35,18 @@ def search_attributes(state: ComplaintState) -> list[SearchAttributePair[object]
         RESOLUTION_DUE.value_set(state.deadlines.resolution_due),
         SLA_BREACHED.value_set(state.first_response_breached or state.resolution_breached),
         ESCALATION_LEVEL.value_set(int(state.escalation_level)),
-    ]  # type: ignore[list-item]
-    return pairs
+    ]
 
 
 def start_attributes(intake: Intake) -> TypedSearchAttributes:
     """Set at start, before the case number exists, so a complaint is findable from its first second."""
-    return TypedSearchAttributes([
-        SearchAttributePair(STAGE, "received"),
-        SearchAttributePair(DEPARTMENT, intake.department),
-        SearchAttributePair(CHANNEL, intake.channel.value),
-    ])
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(STAGE, "received"),
+            SearchAttributePair(DEPARTMENT, intake.department),
+            SearchAttributePair(CHANNEL, intake.channel.value),
+        ]
+    )
 
 
 def static_summary(intake: Intake) -> str:
@@ -59,11 +61,14 @@ def current_details(state: ComplaintState) -> str:
         flags.append("first response missed")
     if state.resolution_breached:
         flags.append("resolution deadline breached")
-    return "\n".join([
-        f"**{state.case_number}** · stage `{state.stage.value}` · department `{state.department}` · cycle {state.cycle}",
-        f"- first response due {d.first_response_due.isoformat()}"
-        + (f" (met {state.first_responded_at.isoformat()})" if state.first_responded_at else ""),
-        f"- resolution due {d.resolution_due_date.isoformat()} (end of day, Asia/Ho_Chi_Minh)",
-        f"- escalation level {int(state.escalation_level)} ({state.escalation_level.name.lower()})"
-        + (f" · {', '.join(flags)}" if flags else ""),
-    ])
+    return "\n".join(
+        [
+            f"**{state.case_number}** · stage `{state.stage.value}` · department `{state.department}`"
+            f" · cycle {state.cycle}",
+            f"- first response due {d.first_response_due.isoformat()}"
+            + (f" (met {state.first_responded_at.isoformat()})" if state.first_responded_at else ""),
+            f"- resolution due {d.resolution_due_date.isoformat()} (end of day, Asia/Ho_Chi_Minh)",
+            f"- escalation level {int(state.escalation_level)} ({state.escalation_level.name.lower()})"
+            + (f" · {', '.join(flags)}" if flags else ""),
+        ]
+    )

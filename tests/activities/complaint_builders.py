@@ -59,7 +59,11 @@ class Complaints:
     _requests: itertools.count[int] = field(default_factory=itertools.count)
 
     def request(
-        self, *, complaint_id: str | None = None, received_at: datetime = RECEIVED, now: datetime | None = None,
+        self,
+        *,
+        complaint_id: str | None = None,
+        received_at: datetime = RECEIVED,
+        now: datetime | None = None,
         **intake_changes: Any,
     ) -> RegisterComplaint:
         complaint_id = complaint_id or f"c-{uuid.uuid4().hex[:12]}"
@@ -75,8 +79,14 @@ class Complaints:
         return await self.records.register_complaint(self.request(**kwargs))
 
     def act(
-        self, state: ComplaintState, action: Action, data: dict[str, Any] | None = None, *,
-        role: Role = Role.AGENT, after: timedelta = timedelta(hours=1), **kwargs: Any,
+        self,
+        state: ComplaintState,
+        action: Action,
+        data: dict[str, Any] | None = None,
+        *,
+        role: Role = Role.AGENT,
+        after: timedelta = timedelta(hours=1),
+        **kwargs: Any,
     ) -> Transition:
         request = ActionRequest(
             request_id=f"r-{next(self._requests)}", actor="Trần Văn Nam (CSKH)", role=role, data=data or {}
@@ -92,6 +102,7 @@ class Complaints:
         )
         return transition.state
 
-    async def step(self, state: ComplaintState, action: Action, data: dict[str, Any] | None = None,
-                   **kwargs: Any) -> ComplaintState:
+    async def step(
+        self, state: ComplaintState, action: Action, data: dict[str, Any] | None = None, **kwargs: Any
+    ) -> ComplaintState:
         return await self.record(self.act(state, action, data, **kwargs))

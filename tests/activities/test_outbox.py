@@ -91,8 +91,10 @@ async def test_without_smtp_messages_go_to_the_log_without_personal_data(
         (state.complaint_id, "acknowledge", "customer"),
         (state.complaint_id, "first_response_missed", "supervisor"),
     }
-    assert all(set(e) <= {"event", "log_level", "outbox_id", "complaint_id", "template", "recipient", "via",
-                          "medium"} for e in logs)
+    assert all(
+        set(e) <= {"event", "log_level", "outbox_id", "complaint_id", "template", "recipient", "via", "medium"}
+        for e in logs
+    )
 
 
 async def test_a_failed_delivery_is_counted_and_retried_later(complaints: Complaints, pool: asyncpg.Pool) -> None:
@@ -136,9 +138,7 @@ async def test_a_message_that_keeps_failing_stops_after_max_attempts(
     assert row["attempts"] == 2 and row["sent_at"] is None
 
 
-async def test_phone_only_customers_are_handed_over_through_the_log(
-    complaints: Complaints, pool: asyncpg.Pool
-) -> None:
+async def test_phone_only_customers_are_handed_over_through_the_log(complaints: Complaints, pool: asyncpg.Pool) -> None:
     from domain.models import Customer
 
     await drain(pool)
@@ -159,8 +159,12 @@ async def test_two_senders_never_deliver_a_message_twice(complaints: Complaints,
         complaint_ids.append(state.complaint_id)
     transport = RecordingTransport(delay=0.01)
     first, second = OutboxSender(pool, transport=transport), OutboxSender(pool, transport=transport)
-    results = await asyncio.gather(first.deliver_pending(batch=4), second.deliver_pending(batch=4),
-                                   first.deliver_pending(batch=4), second.deliver_pending(batch=4))
+    results = await asyncio.gather(
+        first.deliver_pending(batch=4),
+        second.deliver_pending(batch=4),
+        first.deliver_pending(batch=4),
+        second.deliver_pending(batch=4),
+    )
     assert sum(results) == 12
     ids = [message["Message-ID"] for message in transport.sent]
     assert len(ids) == len(set(ids)) == 12

@@ -98,8 +98,12 @@ async def test_register_allocates_a_case_number_and_records_the_receipt(
     assert row["workflow_id"] == f"complaint-{state.complaint_id}"
     assert row["stage"] == "received" and row["last_seq"] == 1 and row["cycle"] == 1
     assert row["resolution_due_date"] == state.deadlines.resolution_due_date
-    assert row["customer"] == {"name": CUSTOMER_NAME, "phone": CUSTOMER_PHONE, "email": CUSTOMER_EMAIL,
-                               "address": "12 Lý Thường Kiệt, Hoàn Kiếm, Hà Nội"}
+    assert row["customer"] == {
+        "name": CUSTOMER_NAME,
+        "phone": CUSTOMER_PHONE,
+        "email": CUSTOMER_EMAIL,
+        "address": "12 Lý Thường Kiệt, Hoàn Kiếm, Hà Nội",
+    }
     assert ComplaintState.model_validate(row["state"]) == state
 
 
@@ -186,7 +190,8 @@ async def test_record_transition_twice_writes_once(complaints: Complaints, pool:
     state = (await complaints.register()).state
     state = await complaints.step(state, Action.ACKNOWLEDGE)
     state = await complaints.step(
-        state, Action.CAUSE_IDENTIFIED,
+        state,
+        Action.CAUSE_IDENTIFIED,
         {"cause": "Lỗi cấu hình gói cước", "company_at_fault": True, "departments": ["billing", "network"]},
     )
     state = await complaints.step(state, Action.PROPOSE_PLAN, {"plan": "Hoàn lại phí và sửa cấu hình"})
@@ -295,26 +300,30 @@ async def test_every_message_and_document_of_a_full_lifecycle_renders(complaints
         state, Action.REQUEST_INFO, {"missing": ["documents", "phone"], "message": "Xin gửi ảnh hóa đơn."}
     )
     state = await complaints.record(complaints.clock(state, ClockEvent.INFO_REMINDER))
-    state = await complaints.step(state, Action.CUSTOMER_INFO_RECEIVED, {"summary": "Đã nhận ảnh hóa đơn"},
-                                  role=Role.SYSTEM)
+    state = await complaints.step(
+        state, Action.CUSTOMER_INFO_RECEIVED, {"summary": "Đã nhận ảnh hóa đơn"}, role=Role.SYSTEM
+    )
     state = await complaints.step(state, Action.TRANSFER, {"to_department": "billing", "reason": "Sai cước"})
     state = await complaints.step(state, Action.REPORT_FOLLOWUP, {"fault": "Tin nhắn báo cước cũng gửi sai"})
     state = await complaints.step(
-        state, Action.CAUSE_IDENTIFIED,
+        state,
+        Action.CAUSE_IDENTIFIED,
         {"cause": "Gói cước bị cấu hình trùng", "company_at_fault": True, "departments": ["billing", "network"]},
     )
     state = await complaints.step(state, Action.PROPOSE_PLAN, {"plan": "Hoàn phí, sửa cấu hình gói"})
     state = await complaints.record(complaints.clock(state, ClockEvent.APPROVAL_REMINDER))
     state = await complaints.record(complaints.clock(state, ClockEvent.RESOLUTION_WARNING))
-    state = await complaints.step(state, Action.MANAGER_APPROVAL, {"approved": True, "comment": "Đồng ý"},
-                                  role=Role.MANAGER)
+    state = await complaints.step(
+        state, Action.MANAGER_APPROVAL, {"approved": True, "comment": "Đồng ý"}, role=Role.MANAGER
+    )
     state = await complaints.record(complaints.clock(state, ClockEvent.RESOLUTION_DUE))
     state = await complaints.step(state, Action.SEND_RESOLUTION, {"reply": "Hoàn lại 50.000 đồng vào tài khoản."})
     state = await complaints.step(state, Action.CLOSE, {"summary": "Đã hoàn phí", "lessons_learned": "Kiểm tra gói"})
     reopened_at = state.timeline[-1].at + timedelta(days=2)
     new_cycle = await records.compute_cycle_clocks(reopened_at)
-    state = await complaints.step(state, Action.REOPEN, {"reason": "Chưa nhận tiền"}, after=timedelta(days=2),
-                                  new_cycle=new_cycle)
+    state = await complaints.step(
+        state, Action.REOPEN, {"reason": "Chưa nhận tiền"}, after=timedelta(days=2), new_cycle=new_cycle
+    )
     state = await complaints.step(state, Action.ACKNOWLEDGE, {"message": "Chúng tôi kiểm tra lại ngay."})
     state = await complaints.step(
         state, Action.RESOLVE_ON_FIRST_CONTACT, {"resolution": "Đã chuyển khoản lại", "customer_agreed": True}
@@ -325,8 +334,13 @@ async def test_every_message_and_document_of_a_full_lifecycle_renders(complaints
 
     messages = await records.outbox(state.complaint_id)
     expected_templates = {action.value for action, rule in RULES.items() if rule.messages_customer} | {
-        "transfer", "fix_request", "first_response_missed", "resolution_warning", "resolution_breached",
-        "info_reminder", "approval_reminder",
+        "transfer",
+        "fix_request",
+        "first_response_missed",
+        "resolution_warning",
+        "resolution_breached",
+        "info_reminder",
+        "approval_reminder",
     }
     assert {m["template"] for m in messages} == expected_templates
     addresses = {(m["recipient"], m["department"], m["template"]): m["address"] for m in messages}
@@ -351,8 +365,7 @@ async def test_every_message_and_document_of_a_full_lifecycle_renders(complaints
     assert "số điện thoại" in reminder["body"]
 
     documents = {(d["kind"], d["cycle"]): d for d in await records.documents(state.complaint_id)}
-    assert set(documents) == {("receipt_form", 1), ("written_reply", 1), ("fix_request", 1),
-                              ("resolution_record", 2)}
+    assert set(documents) == {("receipt_form", 1), ("written_reply", 1), ("fix_request", 1), ("resolution_record", 2)}
     for (kind, _cycle), document in documents.items():
         assert document["title"] == DOCUMENT_TITLES[DocumentKind(kind)]
         assert document["title"] in document["body"] and state.case_number in document["body"]
@@ -385,7 +398,8 @@ async def test_list_complaints_filters_by_stage_department_and_overdue(complaint
     working = await complaints.step((await complaints.register(department=department)).state, Action.ACKNOWLEDGE)
     settled = await complaints.step(
         (await complaints.register(department=department)).state,
-        Action.RESOLVE_ON_FIRST_CONTACT, {"resolution": "Đã giải thích cước", "customer_agreed": True},
+        Action.RESOLVE_ON_FIRST_CONTACT,
+        {"resolution": "Đã giải thích cước", "customer_agreed": True},
     )
     closed = await complaints.step(settled, Action.CLOSE, {"summary": "Xong", "lessons_learned": "Không"})
     breached = (await complaints.register(department=department)).state
@@ -396,25 +410,26 @@ async def test_list_complaints_filters_by_stage_department_and_overdue(complaint
         return {summary.complaint_id for summary in summaries}
 
     everything = await records.list_complaints(department=department)
-    assert ids(everything) == {waiting.complaint_id, working.complaint_id, closed.complaint_id,
-                               breached.complaint_id}
+    assert ids(everything) == {waiting.complaint_id, working.complaint_id, closed.complaint_id, breached.complaint_id}
     assert ids(await records.list_complaints(stage=Stage.ANALYSING, department=department)) == {
-        working.complaint_id, breached.complaint_id
+        working.complaint_id,
+        breached.complaint_id,
     }
     assert ids(await records.list_complaints(stage=Stage.CLOSED, department=department)) == {closed.complaint_id}
     assert await records.list_complaints(stage=Stage.CLOSED, department=new_department()) == []
 
     soon = RECEIVED + timedelta(hours=2)
-    assert ids(await records.list_complaints(overdue=True, department=department, now=soon)) == {
-        breached.complaint_id
-    }
+    assert ids(await records.list_complaints(overdue=True, department=department, now=soon)) == {breached.complaint_id}
     next_day = RECEIVED + timedelta(hours=25)  # first response due passed; only the unanswered one is late
     assert ids(await records.list_complaints(overdue=True, department=department, now=next_day)) == {
-        waiting.complaint_id, breached.complaint_id
+        waiting.complaint_id,
+        breached.complaint_id,
     }
     after_due = waiting.deadlines.resolution_due + timedelta(minutes=1)
     assert ids(await records.list_complaints(overdue=True, department=department, now=after_due)) == {
-        waiting.complaint_id, working.complaint_id, breached.complaint_id
+        waiting.complaint_id,
+        working.complaint_id,
+        breached.complaint_id,
     }
 
     [summary] = await records.list_complaints(stage=Stage.CLOSED, department=department)

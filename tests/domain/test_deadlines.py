@@ -23,9 +23,7 @@ PLAIN = WorkingCalendar()
 # (received_at, local date of receipt, resolution due date): one row per scenario line,
 # plus a 00:30-local receipt that is still the previous day in UTC.
 SCENARIOS = [
-    pytest.param(
-        "2026-02-13T17:00:00+07:00", date(2026, 2, 13), date(2026, 3, 20), id="tet-2026"
-    ),
+    pytest.param("2026-02-13T17:00:00+07:00", date(2026, 2, 13), date(2026, 3, 20), id="tet-2026"),
     pytest.param(
         "2026-04-23T09:00:00+07:00",
         date(2026, 4, 23),
@@ -38,9 +36,7 @@ SCENARIOS = [
         date(2026, 9, 22),
         id="national-day-2026-make-up-saturday",
     ),
-    pytest.param(
-        "2027-02-03T09:00:00+07:00", date(2027, 2, 3), date(2027, 3, 10), id="tet-2027"
-    ),
+    pytest.param("2027-02-03T09:00:00+07:00", date(2027, 2, 3), date(2027, 3, 10), id="tet-2027"),
     pytest.param(
         "2025-12-31T09:00:00+07:00",
         date(2025, 12, 31),
@@ -82,25 +78,19 @@ def test_constants() -> None:
 
 
 @pytest.mark.parametrize(("received", "local_receipt", "due_date"), SCENARIOS)
-def test_resolution_due_date_scenarios(
-    received: str, local_receipt: date, due_date: date
-) -> None:
+def test_resolution_due_date_scenarios(received: str, local_receipt: date, due_date: date) -> None:
     received_at = datetime.fromisoformat(received)
     assert received_at.astimezone(BUSINESS_TZ).date() == local_receipt
     deadlines = compute_deadlines(received_at, PLAIN)
     assert deadlines.resolution_due_date == due_date
     # End of the due day, 24:00 local = 17:00 UTC on the due date.
-    assert deadlines.resolution_due == datetime.combine(
-        due_date, datetime.min.time(), tzinfo=UTC
-    ) + timedelta(hours=17)
+    assert deadlines.resolution_due == datetime.combine(due_date, datetime.min.time(), tzinfo=UTC) + timedelta(hours=17)
     assert deadlines.first_response_due - deadlines.received_at == timedelta(hours=24)
     assert deadlines.received_at == received_at
 
 
 @pytest.mark.parametrize(("received", "local_receipt", "due_date"), SCENARIOS)
-def test_all_instants_are_utc(
-    received: str, local_receipt: date, due_date: date
-) -> None:
+def test_all_instants_are_utc(received: str, local_receipt: date, due_date: date) -> None:
     deadlines = compute_deadlines(datetime.fromisoformat(received), PLAIN)
     for value in (
         deadlines.received_at,
@@ -121,12 +111,8 @@ def test_receipt_at_half_past_midnight_local_counts_from_local_day() -> None:
 
 
 def test_first_response_during_tet_is_24_clock_hours() -> None:
-    deadlines = compute_deadlines(
-        datetime.fromisoformat("2026-02-13T17:00:00+07:00"), PLAIN
-    )
-    assert deadlines.first_response_due == datetime.fromisoformat(
-        "2026-02-14T17:00:00+07:00"
-    )
+    deadlines = compute_deadlines(datetime.fromisoformat("2026-02-13T17:00:00+07:00"), PLAIN)
+    assert deadlines.first_response_due == datetime.fromisoformat("2026-02-14T17:00:00+07:00")
     assert deadlines.first_response_due == datetime(2026, 2, 14, 10, 0, tzinfo=UTC)
 
 
@@ -134,9 +120,7 @@ def test_warning_and_due_instant_by_hand() -> None:
     # Received Mon 2 Mar 2026, due Mon 30 Mar 2026. Working days before the due date:
     # Fri 27 (1st), Thu 26 (2nd), Wed 25 (3rd) -> warning at 08:00 local on Wed 25 Mar,
     # i.e. 01:00 UTC. Due at 24:00 local Mon 30 Mar = 00:00 Tue 31 Mar +07:00 = 17:00 UTC 30 Mar.
-    deadlines = compute_deadlines(
-        datetime.fromisoformat("2026-03-02T08:00:00+07:00"), PLAIN
-    )
+    deadlines = compute_deadlines(datetime.fromisoformat("2026-03-02T08:00:00+07:00"), PLAIN)
     assert deadlines == Deadlines(
         received_at=datetime(2026, 3, 2, 1, 0, tzinfo=UTC),
         first_response_due=datetime(2026, 3, 3, 1, 0, tzinfo=UTC),
@@ -144,22 +128,14 @@ def test_warning_and_due_instant_by_hand() -> None:
         resolution_due=datetime(2026, 3, 30, 17, 0, tzinfo=UTC),
         resolution_warning_at=datetime(2026, 3, 25, 1, 0, tzinfo=UTC),
     )
-    assert deadlines.resolution_warning_at == datetime.fromisoformat(
-        "2026-03-25T08:00:00+07:00"
-    )
-    assert deadlines.resolution_due == datetime.fromisoformat(
-        "2026-03-31T00:00:00+07:00"
-    )
+    assert deadlines.resolution_warning_at == datetime.fromisoformat("2026-03-25T08:00:00+07:00")
+    assert deadlines.resolution_due == datetime.fromisoformat("2026-03-31T00:00:00+07:00")
 
 
 def test_warning_skips_holidays_backwards() -> None:
     # Due Tue 26 May 2026: Mon 25 (1st), Fri 22 (2nd), Thu 21 (3rd).
-    deadlines = compute_deadlines(
-        datetime.fromisoformat("2026-04-23T09:00:00+07:00"), PLAIN
-    )
-    assert deadlines.resolution_warning_at == datetime.fromisoformat(
-        "2026-05-21T08:00:00+07:00"
-    )
+    deadlines = compute_deadlines(datetime.fromisoformat("2026-04-23T09:00:00+07:00"), PLAIN)
+    assert deadlines.resolution_warning_at == datetime.fromisoformat("2026-05-21T08:00:00+07:00")
 
 
 def test_company_override_file(tmp_path: Path) -> None:
@@ -176,16 +152,12 @@ def test_company_override_file(tmp_path: Path) -> None:
     assert without_file.resolution_due_date == date(2026, 2, 4)  # Wed 4 Feb 2026
 
 
-def test_company_override_file_via_env(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_company_override_file_via_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "env-calendar.toml"
     path.write_text("extra_working_days = [2026-01-10]\n", encoding="utf-8")
     monkeypatch.setenv("COMPLAINTS_CALENDAR_FILE", str(path))
     received_at = datetime.fromisoformat("2026-01-07T09:00:00+07:00")
-    assert compute_deadlines(received_at, load_calendar()).resolution_due_date == date(
-        2026, 2, 3
-    )
+    assert compute_deadlines(received_at, load_calendar()).resolution_due_date == date(2026, 2, 3)
 
 
 def test_naive_received_at_rejected() -> None:
@@ -199,9 +171,7 @@ def test_naive_instant_rejected_for_reminders() -> None:
 
 
 def test_deadlines_model_is_frozen_and_round_trips() -> None:
-    deadlines = compute_deadlines(
-        datetime.fromisoformat("2026-02-13T17:00:00+07:00"), PLAIN
-    )
+    deadlines = compute_deadlines(datetime.fromisoformat("2026-02-13T17:00:00+07:00"), PLAIN)
     with pytest.raises(ValueError):
         deadlines.resolution_due_date = date(2030, 1, 1)  # type: ignore[misc]
     assert Deadlines.model_validate_json(deadlines.model_dump_json()) == deadlines
@@ -223,9 +193,7 @@ def test_deadlines_model_normalises_to_utc() -> None:
 def test_working_days_later_across_weekend() -> None:
     # Customer asked for information Fri 6 Mar 15:30 local; reminded 2 working days later: Tue.
     asked = datetime.fromisoformat("2026-03-06T15:30:00+07:00")
-    assert working_days_later(asked, 2, PLAIN) == datetime.fromisoformat(
-        "2026-03-10T15:30:00+07:00"
-    )
+    assert working_days_later(asked, 2, PLAIN) == datetime.fromisoformat("2026-03-10T15:30:00+07:00")
 
 
 def test_working_days_later_across_tet() -> None:
@@ -239,9 +207,7 @@ def test_working_days_later_across_tet() -> None:
 def test_working_days_later_uses_local_date() -> None:
     # 20:00 UTC Thu 5 Mar is 03:00 local Fri 6 Mar: one working day later is Mon 9 Mar 03:00 local.
     instant = datetime(2026, 3, 5, 20, 0, tzinfo=UTC)
-    assert working_days_later(instant, 1, PLAIN) == datetime(
-        2026, 3, 8, 20, 0, tzinfo=UTC
-    )
+    assert working_days_later(instant, 1, PLAIN) == datetime(2026, 3, 8, 20, 0, tzinfo=UTC)
 
 
 def test_working_days_later_needs_positive_n() -> None:

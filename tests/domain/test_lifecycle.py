@@ -49,12 +49,14 @@ def clocks(received_at: datetime) -> CycleClocks:
 
 
 def new_complaint(received_at: datetime = RECEIVED) -> ComplaintState:
-    intake = Intake.model_validate({
-        "customer": {"name": "Nguyễn Văn A", "phone": "0901234567"},
-        "channel": "phone",
-        "subject": "Website down",
-        "description": "Trang web không truy cập được từ sáng.",
-    })
+    intake = Intake.model_validate(
+        {
+            "customer": {"name": "Nguyễn Văn A", "phone": "0901234567"},
+            "channel": "phone",
+            "subject": "Website down",
+            "description": "Trang web không truy cập được từ sáng.",
+        }
+    )
     return start_state("c1", "KN-2026-000001", intake, received_at, clocks(received_at), received_at).state
 
 
@@ -65,8 +67,9 @@ def req(role: Role = Role.AGENT, **data: Any) -> ActionRequest:
     return ActionRequest(request_id=f"r{next(_counter)}", actor="an", role=role, data=data)
 
 
-def act(state: ComplaintState, action: Action, role: Role = Role.AGENT, at: datetime | None = None,
-        **data: Any) -> ComplaintState:
+def act(
+    state: ComplaintState, action: Action, role: Role = Role.AGENT, at: datetime | None = None, **data: Any
+) -> ComplaintState:
     return apply_action(state, action, req(role, **data), at or state.received_at + timedelta(hours=1)).state
 
 
@@ -102,16 +105,18 @@ def test_full_path_to_close() -> None:
 
 
 def test_rejected_plan_goes_back_for_a_new_one() -> None:
-    s = act(act(new_complaint(), Action.CAUSE_IDENTIFIED, cause="x", company_at_fault=False), Action.PROPOSE_PLAN,
-            plan="p")
+    s = act(
+        act(new_complaint(), Action.CAUSE_IDENTIFIED, cause="x", company_at_fault=False), Action.PROPOSE_PLAN, plan="p"
+    )
     s = act(s, Action.MANAGER_APPROVAL, role=Role.MANAGER, approved=False, comment="too costly")
     assert s.stage is Stage.CAUSE_IDENTIFIED and s.approval and not s.approval.approved
     assert Action.PROPOSE_PLAN in allowed_actions(s)
 
 
 def test_resolve_on_first_contact_writes_resolution_record_not_receipt() -> None:
-    transition = apply_action(new_complaint(), Action.RESOLVE_ON_FIRST_CONTACT,
-                              req(resolution="đã hướng dẫn", customer_agreed=True), RECEIVED)
+    transition = apply_action(
+        new_complaint(), Action.RESOLVE_ON_FIRST_CONTACT, req(resolution="đã hướng dẫn", customer_agreed=True), RECEIVED
+    )
     assert transition.state.stage is Stage.ANSWERED
     assert transition.documents == [DocumentKind.RESOLUTION_RECORD]
 
@@ -134,8 +139,9 @@ def test_refusals_say_why(action: Action, role: Role, data: dict[str, Any], reas
 
 
 def test_rejected_plan_needs_a_comment() -> None:
-    s = act(act(new_complaint(), Action.CAUSE_IDENTIFIED, cause="x", company_at_fault=False), Action.PROPOSE_PLAN,
-            plan="p")
+    s = act(
+        act(new_complaint(), Action.CAUSE_IDENTIFIED, cause="x", company_at_fault=False), Action.PROPOSE_PLAN, plan="p"
+    )
     with pytest.raises(ActionRejected, match="comment is required"):
         check_action(s, Action.MANAGER_APPROVAL, req(Role.MANAGER, approved=False))
 
@@ -240,7 +246,8 @@ def test_merged_and_withdrawn_are_final() -> None:
 
 
 def test_allowed_actions_by_role() -> None:
-    s = act(act(new_complaint(), Action.CAUSE_IDENTIFIED, cause="x", company_at_fault=False), Action.PROPOSE_PLAN,
-            plan="p")
+    s = act(
+        act(new_complaint(), Action.CAUSE_IDENTIFIED, cause="x", company_at_fault=False), Action.PROPOSE_PLAN, plan="p"
+    )
     assert Action.MANAGER_APPROVAL in allowed_actions(s, Role.MANAGER)
     assert Action.MANAGER_APPROVAL not in allowed_actions(s, Role.AGENT)

@@ -35,8 +35,9 @@ class Result:
 
 
 def complaints(*args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 60) -> Result:
-    done = subprocess.run([str(COMPLAINTS), *args], input=stdin, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    done = subprocess.run(
+        [str(COMPLAINTS), *args], input=stdin, env=env, capture_output=True, text=True, timeout=timeout
+    )
     return Result(done.returncode, done.stdout, done.stderr)
 
 
@@ -50,5 +51,3 @@ def make_intake(**overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
-
-

@@ -38,8 +38,11 @@ async def database_url(postgres_uri: str) -> str:
 @pytest.fixture(scope="session")
 def server_env(temporal_address: str, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """What a service sets to use the command: the two addresses (and a data dir with no dev stack in it)."""
-    return clean_env(TEMPORAL_ADDRESS=temporal_address, DATABASE_URL=database_url,
-                     COMPLAINTS_DATA_DIR=str(tmp_path_factory.mktemp("no-dev-stack")))
+    return clean_env(
+        TEMPORAL_ADDRESS=temporal_address,
+        DATABASE_URL=database_url,
+        COMPLAINTS_DATA_DIR=str(tmp_path_factory.mktemp("no-dev-stack")),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -47,8 +50,9 @@ def worker(server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
     """`complaints worker` in its own process, stopped with SIGTERM like a container would stop it."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([str(COMPLAINTS), "worker"], env=server_env, stdout=out, stderr=subprocess.STDOUT,
-                                text=True)
+        proc = subprocess.Popen(
+            [str(COMPLAINTS), "worker"], env=server_env, stdout=out, stderr=subprocess.STDOUT, text=True
+        )
     deadline = time.monotonic() + 60
     while "worker started" not in log.read_text():
         assert proc.poll() is None, f"complaints worker exited with {proc.returncode}:\n{log.read_text()}"

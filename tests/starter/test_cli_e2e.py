@@ -39,8 +39,9 @@ def test_a_complaint_through_the_command_line(env: dict[str, str]) -> None:
     assert acknowledged.json()["first_responded_at"] is not None
     assert "request_info" in acknowledged.json()["allowed_actions"]
 
-    refused = complaints("act", cid, "close", *AGENT, "--data", '{"summary": "xong", "lessons_learned": "không"}',
-                         env=env)
+    refused = complaints(
+        "act", cid, "close", *AGENT, "--data", '{"summary": "xong", "lessons_learned": "không"}', env=env
+    )
     assert (refused.status, refused.stdout) == (1, "")
     assert refused.stderr.strip() == "complaints act: close is not allowed while the complaint is analysing"
 
@@ -101,8 +102,17 @@ def test_a_given_receipt_sets_the_promised_deadlines(env: dict[str, str]) -> Non
 def test_a_repeated_request_id_applies_once(env: dict[str, str]) -> None:
     cid = complaints("start", "-", stdin=json.dumps(make_intake()), env=env).json()["complaint_id"]
     for _ in range(2):
-        noted = complaints("act", cid, "add_note", *AGENT, "--data", '{"text": "gọi lại lúc 3h"}',
-                           "--request-id", f"note-{cid}", env=env)
+        noted = complaints(
+            "act",
+            cid,
+            "add_note",
+            *AGENT,
+            "--data",
+            '{"text": "gọi lại lúc 3h"}',
+            "--request-id",
+            f"note-{cid}",
+            env=env,
+        )
         assert noted.status == 0, noted.stderr
     kinds = [e["kind"] for e in complaints("show", cid, env=env).json()["timeline"]]
     assert kinds == ["received", "add_note"]
@@ -127,8 +137,9 @@ def test_an_unknown_complaint(env: dict[str, str]) -> None:
 def test_an_ended_complaint(env: dict[str, str]) -> None:
     intake = make_intake()
     cid = complaints("start", "-", stdin=json.dumps(intake), env=env).json()["complaint_id"]
-    withdrawn = complaints("act", cid, "withdraw", "--actor", "crm", "--role", "system",
-                           "--data", '{"reason": "khách rút đơn"}', env=env)
+    withdrawn = complaints(
+        "act", cid, "withdraw", "--actor", "crm", "--role", "system", "--data", '{"reason": "khách rút đơn"}', env=env
+    )
     assert withdrawn.status == 0, withdrawn.stderr
     assert withdrawn.json()["stage"] == "withdrawn"
     assert withdrawn.json()["allowed_actions"] == []

@@ -115,13 +115,25 @@ def test_dev_starts_serves_stops_and_keeps_the_data(data_dir: Path) -> None:
         started = complaints("start", "-", stdin=json.dumps(intake), env=env)
         assert started.status == 0, started.stderr + "".join(dev.stderr)
         case_number = started.json()["case_number"]
-        assert complaints("act", intake["complaint_id"], "acknowledge", "--actor", "lan", "--role", "agent",
-                          env=env).status == 0
+        assert (
+            complaints(
+                "act", intake["complaint_id"], "acknowledge", "--actor", "lan", "--role", "agent", env=env
+            ).status
+            == 0
+        )
         listed = complaints("list", "--stage", "analysing", env=env)
         assert [row["case_number"] for row in listed.json()] == [case_number], listed.stderr
 
-        second = complaints("dev", "--data-dir", str(data_dir), "--temporal-port", str(free_port()),
-                            "--ui-port", str(free_port()), env=clean_env())
+        second = complaints(
+            "dev",
+            "--data-dir",
+            str(data_dir),
+            "--temporal-port",
+            str(free_port()),
+            "--ui-port",
+            str(free_port()),
+            env=clean_env(),
+        )
         assert second.status == 3 and "already running" in second.stderr
     finally:
         assert dev.interrupt() == 0, "".join(dev.stderr)
@@ -139,8 +151,18 @@ def test_dev_starts_serves_stops_and_keeps_the_data(data_dir: Path) -> None:
         assert shown.status == 0, shown.stderr
         assert (shown.json()["case_number"], shown.json()["stage"]) == (case_number, "analysing")
         assert [row["case_number"] for row in complaints("list", env=env).json()] == [case_number]
-        noted = complaints("act", intake["complaint_id"], "add_note", "--actor", "lan", "--role", "agent",
-                           "--data", '{"text": "sau khi khởi động lại"}', env=env)
+        noted = complaints(
+            "act",
+            intake["complaint_id"],
+            "add_note",
+            "--actor",
+            "lan",
+            "--role",
+            "agent",
+            "--data",
+            '{"text": "sau khi khởi động lại"}',
+            env=env,
+        )
         assert noted.status == 0, noted.stderr
     finally:
         assert again.interrupt() == 0, "".join(again.stderr)

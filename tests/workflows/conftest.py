@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -61,3 +63,24 @@ def make_intake(**overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
+
+
+HISTORIES = Path(__file__).resolve().parent.parent / "histories"
+
+
+@pytest.fixture
+def keep_history(complaints: ComplaintClient) -> Any:
+    """Save a run's history to tests/histories/ when COMPLAINTS_RECORD_HISTORIES=1, for the replay test.
+
+    Recorded once, before a change to the workflow; every later test run replays them, so a change that would
+    break complaints already in flight fails here first.
+    """
+
+    async def keep(complaint_id: str, name: str) -> None:
+        if os.environ.get("COMPLAINTS_RECORD_HISTORIES") != "1":
+            return
+        history = await complaints.handle(complaint_id).fetch_history()
+        HISTORIES.mkdir(exist_ok=True)
+        (HISTORIES / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
+
+    return keep
