@@ -164,9 +164,11 @@ def start_state(
         deadlines=clocks.deadlines,
         working_days=clocks.working_days,
     )
-    event = _event(state, now, "received", "intake", Role.SYSTEM, "sdk", f"received by {intake.channel.value}")
+    actor, role = (intake.taken_by, Role.AGENT) if intake.taken_by else ("intake", Role.SYSTEM)
+    event = _event(state, now, "received", actor, role, "intake", f"received by {intake.channel.value}")
     state.timeline.append(event)
-    return Transition(state=state, event=event, documents=[DocumentKind.RECEIPT_FORM])
+    documents = [] if intake.settled_on_the_spot else [DocumentKind.RECEIPT_FORM]
+    return Transition(state=state, event=event, documents=documents)
 
 
 def apply_action(

@@ -99,8 +99,8 @@ SIGNAL_ACTIONS = (Action.CUSTOMER_INFO_RECEIVED, Action.CAUSE_IDENTIFIED, Action
 
 
 def _no_control_chars(value: str) -> str:
-    if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", value):
-        raise ValueError("must not contain control characters")
+    if re.search(r"[\x00-\x1f\x7f]", value):
+        raise ValueError("must be one line without control characters")
     return value
 
 
@@ -144,6 +144,12 @@ class Customer(Strict):
         return self
 
 
+class ResolveOnFirstContact(Strict):
+    resolution: LongText
+    customer_agreed: bool
+    """Both sides agree on the spot; without that it is not settled and goes through the full process."""
+
+
 class Intake(Strict):
     """A complaint as it is received, from any door."""
 
@@ -160,6 +166,21 @@ class Intake(Strict):
     """The caller's idempotency key (a ticket number, a hash of a Message-ID): starting twice returns the same."""
     department: Department = "customer_care"
     """The receiving department."""
+    taken_by: ShortText | None = None
+    """The agent who took it in (at a branch, on the phone): the actor of the receipt in the timeline."""
+    settled_on_the_spot: ResolveOnFirstContact | None = None
+    """Made in person and settled at once, both sides agreeing: no receipt form, a resolution record instead."""
+
+    @model_validator(mode="after")
+    def _settled_in_person(self) -> Intake:
+        if self.settled_on_the_spot is not None:
+            if self.channel is not Channel.BRANCH:
+                raise ValueError("settled_on_the_spot is only for a complaint made in person at a branch")
+            if not self.settled_on_the_spot.customer_agreed:
+                raise ValueError("settled_on_the_spot needs the customer's agreement (customer_agreed: true)")
+            if not self.taken_by:
+                raise ValueError("settled_on_the_spot needs taken_by: the agent who settled it")
+        return self
 
 
 class IntakeError(ValueError):
@@ -211,12 +232,6 @@ class CustomerInfoReceived(Strict):
 class Transfer(Strict):
     to_department: Department
     reason: LongText
-
-
-class ResolveOnFirstContact(Strict):
-    resolution: LongText
-    customer_agreed: bool
-    """Both sides agree on the spot; without that it is not settled and goes through the full process."""
 
 
 class CauseIdentified(Strict):

@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         MergeNotice,
         RegisterComplaint,
         Role,
+        Stage,
         TimelineEvent,
         Transition,
         TransitionRecord,
@@ -58,6 +59,7 @@ class ComplaintWorkflow:
         self._lock = asyncio.Lock()
         self._changes = 0
         self._archived = False
+        self._received = False
         for action in Action:
             handler, validator = self._action_handlers(action)
             workflow.set_update_handler(action.value, handler, validator=validator)
@@ -70,6 +72,7 @@ class ComplaintWorkflow:
             self.state = start.carried
         else:
             await self._receive(start)
+        self._received = True
         while not self._ended():
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -96,6 +99,17 @@ class ComplaintWorkflow:
             retry_policy=RECORD_RETRY,
         )
         self._show(transition.state)
+        settled = start.intake.settled_on_the_spot
+        if settled is not None and transition.state.stage is Stage.RECEIVED:
+            await self._act(
+                Action.RESOLVE_ON_FIRST_CONTACT,
+                ActionRequest(
+                    request_id=f"{start.complaint_id}.on-the-spot",
+                    actor=start.intake.taken_by or "intake",
+                    role=Role.AGENT,
+                    data=settled.model_dump(mode="json"),
+                ),
+            )
 
     async def _wait_for_change_or_clock(self) -> None:
         """Sleep until an action changes the state or the next clock is due, then fire that clock."""
@@ -216,8 +230,8 @@ class ComplaintWorkflow:
 
     @workflow.update
     async def registered(self) -> ComplaintState:
-        """Returns once the complaint has its case number: what a caller starting it waits for."""
-        await workflow.wait_condition(lambda: self.state is not None)
+        """Returns once the complaint is received (case number, deadlines): what a caller starting it waits for."""
+        await workflow.wait_condition(lambda: self._received)
         return self._current()
 
     # ---- the shell around the activities ----
