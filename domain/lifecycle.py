@@ -107,7 +107,10 @@ def parse_data(action: Action, request: ActionRequest) -> BaseModel:
     try:
         return ACTION_DATA[action].model_validate(request.data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'data'}: {err['msg']}" for err in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'data'}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
+        )
         raise ActionRejected(f"invalid data for {action.value}: {problems}") from None
 
 

@@ -53,7 +53,7 @@ def parse_intake(raw: Any, now: datetime | None = None) -> Intake:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(part) for part in err["loc"]) or "intake"
-        raise IntakeError(field, err["msg"]) from None
+        raise IntakeError(field, err["msg"].removeprefix("Value error, ")) from None
     if intake.received_at is not None:
         check_received_at(intake.received_at, now or datetime.now(UTC))
     return intake

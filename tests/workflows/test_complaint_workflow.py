@@ -11,11 +11,12 @@ from typing import Any
 import asyncpg
 import pytest
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.records import ComplaintRecords
 from domain.lifecycle import next_clock
-from domain.models import Action, ActionRequest, ComplaintState, EscalationLevel, Role, Stage
+from domain.models import Action, ActionRequest, ComplaintState, EscalationLevel, IntakeError, Role, Stage
 from starter.client import ActionFailed, ComplaintClient
 from workflows.visibility import CASE_NUMBER, SLA_BREACHED, STAGE
 
@@ -368,3 +369,31 @@ async def test_settled_on_the_spot_gets_a_resolution_record_not_a_receipt_form(
         r["kind"] for r in await pool.fetch("SELECT kind FROM documents WHERE complaint_id = $1", started.complaint_id)
     }
     assert documents == {"resolution_record"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"channel": "fax"}, "channel"),
+        ({"subject": ""}, "subject"),
+        ({"description": "x" * 10_001}, "description"),
+        ({"received_at": "2026-03-02T08:00:00"}, "received_at"),
+        ({"received_at": "2099-01-01T08:00:00+07:00"}, "received_at"),
+        ({"customer": {"name": "Lê Văn C"}}, "customer"),
+        ({"customer": {"name": "Lê Văn C", "email": "not-an-email"}}, "customer.email"),
+        ({"complaint_id": "someone@example.com"}, "complaint_id"),
+        ({"settled_on_the_spot": {"resolution": "r", "customer_agreed": True}}, "settled_on_the_spot"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+async def test_bad_intake_names_the_field_and_starts_nothing(
+    intake: Any, complaints: ComplaintClient, pool: asyncpg.Pool, overrides: dict[str, Any], field: str
+) -> None:
+    data = intake(**overrides)
+    with pytest.raises(IntakeError) as raised:
+        await complaints.start(data)
+    assert raised.value.field == field or raised.value.problem.startswith(field) or field in str(raised.value)
+    cid = data["complaint_id"]
+    assert await pool.fetchval("SELECT count(*) FROM complaints WHERE complaint_id = $1", cid) == 0
+    with pytest.raises(RPCError):
+        await complaints.handle(cid).describe()

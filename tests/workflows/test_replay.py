@@ -18,9 +18,11 @@ def test_histories_are_recorded() -> None:
     assert len(HISTORIES) >= 5, "record them with COMPLAINTS_RECORD_HISTORIES=1 pytest tests/workflows"
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
-async def test_recorded_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_text(encoding="utf-8"))
+@pytest.mark.parametrize(
+    ("name", "recorded"), [(p.stem, p.read_text(encoding="utf-8")) for p in HISTORIES], ids=[p.stem for p in HISTORIES]
+)
+async def test_recorded_history_replays(name: str, recorded: str) -> None:
+    history = WorkflowHistory.from_json(name, recorded)
     replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-    assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+    assert result.replay_failure is None, f"{name}: {result.replay_failure}"
