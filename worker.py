@@ -7,6 +7,7 @@ from contextlib import AsyncExitStack
 
 import structlog
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.database import create_pool
@@ -14,7 +15,7 @@ from activities.migrations import migrate
 from activities.outbox import OutboxSender
 from activities.records import ComplaintRecords
 from domain.calendar import load_calendar
-from starter.connection import connect_temporal
+from starter.connection import connect_temporal, register_search_attributes
 from starter.settings import Settings, load_settings
 from workflows.complaint import ComplaintWorkflow
 
@@ -29,6 +30,14 @@ def build_worker(client: Client, records: ComplaintRecords, settings: Settings) 
         activities=[records.register_complaint, records.record_transition, records.compute_cycle_clocks],
         max_cached_workflows=settings.max_cached_workflows,
     )
+
+
+async def ensure_search_attributes(client: Client) -> None:
+    """A fresh cluster gets the search attributes; one that forbids it (Temporal Cloud) had them set up by hand."""
+    try:
+        await register_search_attributes(client)
+    except RPCError as exc:
+        log.warning("search attributes not registered", status=exc.status.name)
 
 
 async def run_worker(
@@ -47,6 +56,7 @@ async def run_worker(
         await migrate(pool)
         records = ComplaintRecords(pool, load_calendar(settings.calendar_file))
         client = client or await connect_temporal()
+        await ensure_search_attributes(client)
         sender = OutboxSender(pool, settings)
         worker = build_worker(client, records, settings)
         log.info("worker started", task_queue=settings.task_queue)
