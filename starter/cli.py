@@ -214,13 +214,12 @@ async def cmd_start(args: argparse.Namespace) -> int:
 
     raw = _read_json(args.file, "intake")
     intake = parse_intake(raw)  # before connecting: bad input starts nothing
-    if intake.complaint_id is None:  # chosen here, so a timeout can still say which complaint was started
-        intake = intake.model_copy(update={"complaint_id": uuid.uuid4().hex})
-    assert intake.complaint_id is not None
+    complaint_id = intake.complaint_id or uuid.uuid4().hex  # chosen here, so a timeout can still name it
+    intake = intake.model_copy(update={"complaint_id": complaint_id})
     client = await _complaints(args)
     state = await _answered(
         client.start(intake),
-        intake.complaint_id,
+        complaint_id,
         args.timeout,
         "; it is started and gets its case number once a worker runs",
     )

@@ -16,26 +16,31 @@ from activities.database import dsn_for_database
 from starter.stack import free_port, temporal_dev_server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     """The same dev server `complaints dev` runs, on free ports, its SQLite file in a temporary directory."""
     async with temporal_dev_server(tmp_path_factory.mktemp("temporal"), free_port(), free_port()) as address:
         yield address
 
 
-@pytest.fixture(scope="session")
-async def database_url(postgres_uri: str) -> str:
-    """A database of our own on the session's embedded PostgreSQL (the worker migrates it)."""
+@pytest.fixture(scope="module")
+async def database_url(postgres_uri: str) -> AsyncIterator[str]:
+    """A database of our own on the session's PostgreSQL (the worker migrates it); dropped afterwards."""
     name = f"cli_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(postgres_uri)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    return dsn_for_database(postgres_uri, name)
+    yield dsn_for_database(postgres_uri, name)
+    admin = await asyncpg.connect(postgres_uri)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server_env(temporal_address: str, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """What a service sets to use the command: the two addresses (and a data dir with no dev stack in it)."""
     return clean_env(
@@ -45,7 +50,7 @@ def server_env(temporal_address: str, database_url: str, tmp_path_factory: pytes
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def worker(server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[str]]:
     """`complaints worker` in its own process, stopped with SIGTERM like a container would stop it."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"

@@ -66,7 +66,8 @@ def test_a_complaint_through_the_command_line(env: dict[str, str]) -> None:
     assert (state["escalation_level"], state["cycle"]) == (0, 1)
     assert "acknowledge" not in state["allowed_actions"]
     assert {"request_info", "transfer", "withdraw"} <= set(state["allowed_actions"])
-    assert [(e["kind"], e["door"]) for e in state["timeline"]] == [("received", "sdk"), ("acknowledge", "cli")]
+    assert [e["kind"] for e in state["timeline"]] == ["received", "acknowledge"]
+    assert state["timeline"][-1]["door"] == "cli"
 
     as_system = complaints("show", cid, "--role", "system", env=env).json()
     assert "transfer" not in as_system["allowed_actions"]
@@ -128,10 +129,12 @@ def test_bad_intake_starts_nothing(env: dict[str, str]) -> None:
 
 
 def test_an_unknown_complaint(env: dict[str, str]) -> None:
-    for args in (["show", "no-such-complaint"], ["act", "no-such-complaint", "acknowledge", *AGENT]):
-        result = complaints(*args, env=env)
-        assert (result.status, result.stdout) == (1, "")
-        assert "complaint no-such-complaint not found" in result.stderr
+    shown = complaints("show", "no-such-complaint", env=env)
+    assert (shown.status, shown.stdout) == (1, "")
+    assert "complaint no-such-complaint not found" in shown.stderr
+    acted = complaints("act", "no-such-complaint", "acknowledge", *AGENT, env=env)
+    assert (acted.status, acted.stdout) == (1, "")
+    assert "complaint no-such-complaint is not open" in acted.stderr
 
 
 def test_an_ended_complaint(env: dict[str, str]) -> None:
@@ -146,7 +149,7 @@ def test_an_ended_complaint(env: dict[str, str]) -> None:
 
     late = complaints("act", cid, "add_note", *AGENT, "--data", '{"text": "muộn"}', env=env)
     assert (late.status, late.stdout) == (1, "")
-    assert f"complaint {cid} has ended" in late.stderr
+    assert f"complaint {cid} is not open" in late.stderr
 
     assert complaints("show", cid, env=env).json()["stage"] == "withdrawn"
     again = complaints("start", "-", stdin=json.dumps(intake), env=env)
