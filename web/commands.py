@@ -1,0 +1,76 @@
+"""What the `complaints` command runs for the web form: `complaints web`, `complaints user add`, and the web
+form inside `complaints dev`. Each is one coroutine, so the command line only parses arguments and calls it."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+
+import structlog
+from temporalio.client import Client
+
+from activities.database import create_pool
+from activities.migrations import migrate
+from activities.records import ComplaintRecords
+from domain.calendar import load_calendar
+from starter.client import ComplaintClient
+from starter.settings import Settings, load_settings
+from web.app import create_app
+from web.server import serve
+from web.settings import WebSettings
+from web.users import DEV_PASSWORD, User, add_user, ensure_dev_accounts
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+async def run_web(
+    database_url: str,
+    client: Client,
+    stop: asyncio.Event,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    settings: Settings | None = None,
+    web_settings: WebSettings | None = None,
+    dev_accounts: bool = False,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Serve the web form until `stop` is set: migrations first, then (for `complaints dev`) the dev accounts.
+
+    `complaints web`: `run_web(DATABASE_URL, await connect_temporal(), stop, host=..., port=...)`.
+    `complaints dev`: the same with the stack's DSN and client, `dev_accounts=True`, and
+    `web_settings=WebSettings(data_dir=..., temporal_ui=stack.info.temporal_ui)`.
+    """
+    settings = settings or load_settings()
+    web_settings = web_settings or WebSettings()
+    async with AsyncExitStack() as stack:
+        pool = await create_pool(database_url)
+        stack.push_async_callback(pool.close)
+        await migrate(pool)
+        if dev_accounts:
+            created = await ensure_dev_accounts(pool)
+            if created:
+                log.warning(
+                    "dev accounts created: sign in with one of them on this machine only",
+                    usernames=[user.username for user in created],
+                    password=DEV_PASSWORD,
+                )
+        records = ComplaintRecords(pool, load_calendar(settings.calendar_file))
+        app = create_app(ComplaintClient(client, settings.task_queue), records, pool, web_settings)
+        await serve(app, host, port, stop, ready=ready)
+
+
+async def create_user(database_url: str, username: str, password: str, role: str) -> User:
+    """`complaints user add USERNAME --role agent|manager|admin` (password from a prompt or stdin).
+
+    Raises `web.users.UserError` with a message fit to print when the name is taken or a field is bad.
+    """
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        await migrate(pool)
+        return await add_user(pool, username, password, role)
+    finally:
+        await pool.close()

@@ -1,0 +1,62 @@
+"""The web form's settings, from `COMPLAINTS_*` environment variables; the embedded stack needs none of them."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from starter.settings import PROJECT_ROOT
+
+SECRET_FILE = "session_secret"
+"""Generated in the data directory on first start when COMPLAINTS_SESSION_SECRET is unset."""
+
+
+class WebSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COMPLAINTS_", extra="ignore")
+
+    data_dir: Path = PROJECT_ROOT / "data"
+    session_secret: SecretStr | None = None
+    """Signs the session cookies. Every web process behind one load balancer needs the same one."""
+    temporal_ui: str | None = None
+    """Base URL of the Temporal Web UI (`http://localhost:8233` on the embedded stack); no link when unset."""
+    temporal_namespace: str = Field(default="default", validation_alias="TEMPORAL_NAMESPACE")
+    secure_cookies: bool = False
+    """Set behind HTTPS, so the session cookie is never sent in clear."""
+    session_max_age: int = 12 * 3600
+    """Seconds a sign-in lasts: one working day and some."""
+    page_size: int = 25
+
+    def secret(self) -> str:
+        """The session secret: from the environment, or from a file in the data directory made once (0600)."""
+        if self.session_secret is not None and self.session_secret.get_secret_value().strip():
+            return self.session_secret.get_secret_value().strip()
+        path = self.data_dir.expanduser().resolve() / SECRET_FILE
+        try:
+            existing = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            existing = ""
+        if existing:
+            return existing
+        path.parent.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        partial = path.with_suffix(".tmp")
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            out.write(value + "\n")
+        try:
+            os.link(partial, path)  # another process may have written one meanwhile: the first one wins
+        except FileExistsError:
+            partial.unlink(missing_ok=True)
+            return path.read_text(encoding="utf-8").strip()
+        partial.unlink(missing_ok=True)
+        return value
+
+    def workflow_url(self, complaint_id: str) -> str | None:
+        if not self.temporal_ui:
+            return None
+        base = self.temporal_ui.rstrip("/")
+        return f"{base}/namespaces/{self.temporal_namespace}/workflows/complaint-{complaint_id}"
