@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from contextlib import AsyncExitStack
 
 import structlog
 from temporalio.client import Client
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.database import create_pool
+from activities.metrics import ActivityFailureCounter, ComplaintMetrics
 from activities.migrations import migrate
 from activities.outbox import OutboxSender
 from activities.records import ComplaintRecords
 from domain.calendar import load_calendar
+from starter.codec import encryption_codec_of
 from starter.connection import connect_temporal, register_search_attributes
 from starter.settings import Settings, load_settings
 from workflows.complaint import ComplaintWorkflow
@@ -22,12 +33,46 @@ from workflows.complaint import ComplaintWorkflow
 log = structlog.get_logger()
 
 
+class MetricsAddressError(RuntimeError):
+    """The metrics endpoint cannot listen where configured."""
+
+
+def metrics_runtime(address: str) -> Runtime:
+    """A Temporal runtime serving the SDK's metrics and ours on `http://<address>/metrics`, in Prometheus style
+    (`_total` counters, `_seconds` durations). Its core logs go through Python logging, so the log redaction
+    applies to them too. Give it to `connect_temporal(runtime=...)` for the worker's client."""
+    try:
+        return Runtime(
+            telemetry=TelemetryConfig(
+                logging=LoggingConfig(
+                    filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+                    forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+                ),
+                metrics=PrometheusConfig(
+                    bind_address=address, counters_total_suffix=True, unit_suffix=True, durations_as_seconds=True
+                ),
+            )
+        )
+    except ValueError as exc:  # the exporter could not bind
+        raise MetricsAddressError(
+            f"metrics endpoint {address}: {exc} (set COMPLAINTS_METRICS_ADDRESS, or empty to turn it off)"
+        ) from None
+
+
+def worker_runtime(settings: Settings) -> Runtime | None:
+    """The runtime for a worker process's client: with the metrics endpoint unless turned off."""
+    return metrics_runtime(settings.metrics_address) if settings.metrics_address.strip() else None
+
+
 def build_worker(client: Client, records: ComplaintRecords, settings: Settings) -> Worker:
+    if encryption_codec_of(client.data_converter) is None:
+        log.warning("worker client has no encryption codec: payloads reach Temporal in clear text")
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[ComplaintWorkflow],
         activities=[records.register_complaint, records.record_transition, records.compute_cycle_clocks],
+        interceptors=[ActivityFailureCounter(ComplaintMetrics.of_client(client))],
         max_cached_workflows=settings.max_cached_workflows,
     )
 
@@ -45,17 +90,19 @@ async def run_worker(
     client: Client | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Run until `stop` is set (or forever): migrations first, so a fresh database is ready before any task."""
+    """Run until `stop` is set (or forever): migrations first, so a fresh database is ready before any task.
+
+    Without `client`, connects with the configured keys and serves metrics at COMPLAINTS_METRICS_ADDRESS."""
     settings = settings or load_settings()
     if settings.database_url is None:
         raise SystemExit("DATABASE_URL is not set (or run `complaints dev`, which starts an embedded PostgreSQL)")
     stop = stop or asyncio.Event()
     async with AsyncExitStack() as stack:
+        client = client or await connect_temporal(runtime=worker_runtime(settings))
         pool = await create_pool(settings.database_url)
         stack.push_async_callback(pool.close)
         await migrate(pool)
         records = ComplaintRecords(pool, load_calendar(settings.calendar_file))
-        client = client or await connect_temporal()
         await ensure_search_attributes(client)
         sender = OutboxSender(pool, settings)
         worker = build_worker(client, records, settings)
@@ -65,4 +112,7 @@ async def run_worker(
 
 
 if __name__ == "__main__":
+    from starter.logs import configure_logging
+
+    configure_logging()
     asyncio.run(run_worker())

@@ -23,6 +23,7 @@ import structlog
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from temporalio import activity
 
+from activities.metrics import ComplaintMetrics
 from domain.calendar import BUSINESS_TZ, WorkingCalendar
 from domain.deadlines import compute_deadlines
 from domain.lifecycle import OPEN_STAGES, start_state
@@ -356,13 +357,16 @@ class ComplaintRecords:
             )
             await self._persist(conn, request.workflow_id, transition)
         bound.info("complaint registered", case_number=case_number)
+        ComplaintMetrics.current().recorded(transition)
         return transition
 
     @activity.defn
     async def record_transition(self, record: TransitionRecord) -> None:
         """Append the event, move the snapshot forward, queue the messages and file the documents: one transaction."""
         async with self._pool.acquire() as conn, conn.transaction():
-            await self._persist(conn, record.workflow_id, record.transition)
+            new = await self._persist(conn, record.workflow_id, record.transition)
+        if new:  # counted once committed, and only the first time
+            ComplaintMetrics.current().recorded(record.transition)
 
     @activity.defn
     async def compute_cycle_clocks(self, received_at: datetime) -> CycleClocks:
@@ -372,7 +376,8 @@ class ComplaintRecords:
 
     # ---- writing ----
 
-    async def _persist(self, conn: Connection, workflow_id: str, transition: Transition) -> None:
+    async def _persist(self, conn: Connection, workflow_id: str, transition: Transition) -> bool:
+        """Write one transition; False when an earlier attempt already did."""
         state, event = transition.state, transition.event
         bound = _bound_log(state.complaint_id)
         deadlines = state.deadlines
@@ -414,7 +419,7 @@ class ComplaintRecords:
         if inserted is None:
             # Recorded by an earlier attempt in the same transaction as its messages and documents.
             bound.info("transition already recorded", seq=event.seq, kind=event.kind)
-            return
+            return False
         for notification in transition.notifications:
             await self._queue(conn, notification, state, event)
         filed: list[str] = []
@@ -434,6 +439,7 @@ class ComplaintRecords:
             notifications=len(transition.notifications),
             documents=filed,
         )
+        return True
 
     async def _queue(
         self, conn: Connection, notification: Notification, state: ComplaintState, event: TimelineEvent

@@ -7,6 +7,9 @@ worker answered in time), worth retrying. Only JSON goes to stdout; logs and mes
 Where the servers are: `TEMPORAL_ADDRESS` (with the rest of `temporalio.envconfig`) and `DATABASE_URL` when set;
 otherwise the addresses a running `complaints dev` wrote to `<data dir>/stack.json` (`--data-dir`, or
 `COMPLAINTS_DATA_DIR`, default `<project>/data`); otherwise Temporal's default `localhost:7233`.
+
+The payload encryption keys: `COMPLAINTS_ENCRYPTION_KEYS` or `COMPLAINTS_KEY_FILE`; otherwise the key file of a
+running `complaints dev`; otherwise the command refuses to talk to Temporal (exit 1).
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import sys
 import time
@@ -26,16 +28,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-import structlog
 from pydantic import ValidationError
 
 from domain.calendar import CalendarFileError, load_calendar
 from domain.deadlines import compute_deadlines
 from domain.models import ACTION_DATA, Action, ActionRequest, ComplaintState, Door, Intake, IntakeError, Role, Stage
+from starter.logs import configure_logging
 from starter.settings import Settings
 
 if TYPE_CHECKING:
     from temporalio.client import Client
+    from temporalio.runtime import Runtime
 
     from starter.client import ComplaintClient
 
@@ -115,17 +118,22 @@ def _first_error(exc: ValidationError) -> str:
 # ---- the servers ----
 
 
-async def _temporal(args: argparse.Namespace) -> Client:
-    """Connect: `TEMPORAL_ADDRESS` (envconfig) wins; then a running `complaints dev`; then the default."""
-    from starter.connection import connect_temporal
+async def _temporal(args: argparse.Namespace, runtime: Runtime | None = None) -> Client:
+    """Connect: `TEMPORAL_ADDRESS` (envconfig) wins; then a running `complaints dev`; then the default.
+    The keys: the configured ones; then the running `complaints dev`'s key file; else refuse."""
+    from starter.codec import EncryptionKeyError
+    from starter.connection import connect_temporal, key_ring_from_settings
     from starter.stack import read_stack_file
 
-    address: str | None = None
-    if _settings().temporal_address is None:
-        running = read_stack_file(_data_dir(args))
-        address = running.temporal_address if running else None
+    settings = _settings()
+    running = read_stack_file(_data_dir(args))
+    address = running.temporal_address if running and settings.temporal_address is None else None
     try:
-        return await connect_temporal(address)
+        key_ring = key_ring_from_settings(settings, Path(running.key_file) if running and running.key_file else None)
+    except EncryptionKeyError as exc:
+        raise Failure(f"encryption keys: {exc}") from None
+    try:
+        return await connect_temporal(address, key_ring=key_ring, runtime=runtime)
     except RuntimeError as exc:
         raise Failure(f"cannot reach Temporal{' at ' + address if address else ''}: {exc}", EXIT_UNAVAILABLE) from None
 
@@ -350,10 +358,14 @@ def cmd_deadline(args: argparse.Namespace) -> int:
 
 async def cmd_worker(args: argparse.Namespace) -> int:
     from starter.stack import stop_on_signals
-    from worker import run_worker
+    from worker import MetricsAddressError, run_worker, worker_runtime
 
     settings = _settings().model_copy(update={"database_url": _database_url(args)})
-    client = await _temporal(args)
+    try:
+        runtime = worker_runtime(settings)
+    except MetricsAddressError as exc:
+        raise Failure(str(exc), EXIT_UNAVAILABLE) from None
+    client = await _temporal(args, runtime)
     stop = asyncio.Event()
     with stop_on_signals(stop):
         await run_worker(settings, client, stop)
@@ -361,6 +373,7 @@ async def cmd_worker(args: argparse.Namespace) -> int:
 
 
 async def cmd_dev(args: argparse.Namespace) -> int:
+    from starter.codec import EncryptionKeyError
     from starter.stack import StackError, dev_stack, stop_on_signals
 
     stop = asyncio.Event()
@@ -380,6 +393,8 @@ async def cmd_dev(args: argparse.Namespace) -> int:
                         "temporal_address": info.temporal_address or _settings().temporal_address,
                         "database_url": info.database_url or "(DATABASE_URL)",
                         "data_dir": info.data_dir,
+                        "metrics": info.metrics,
+                        "key_file": info.key_file or "(COMPLAINTS_ENCRYPTION_KEYS / COMPLAINTS_KEY_FILE)",
                     }
                 )
                 print(
@@ -396,6 +411,8 @@ async def cmd_dev(args: argparse.Namespace) -> int:
                     raise Failure(f"the worker stopped: {error!r}", EXIT_UNAVAILABLE)
         except StackError as exc:
             raise Failure(str(exc), EXIT_UNAVAILABLE) from None
+        except EncryptionKeyError as exc:
+            raise Failure(f"encryption keys: {exc}") from None
     print("complaints dev stopped", file=sys.stderr, flush=True)
     return EXIT_OK
 
@@ -482,22 +499,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging() -> None:
-    """Logs to stderr (stdout is for JSON): JSON lines, or readable lines at a terminal."""
-    renderer: Any = structlog.dev.ConsoleRenderer() if sys.stderr.isatty() else structlog.processors.JSONRenderer()
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-    )
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-
-
 def run(argv: Sequence[str] | None = None) -> int:
     """The command's exit status. Tests call this in-process: it leaves the process's logging alone."""
     try:
@@ -524,7 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The console script. Once the output is flushed it leaves with `os._exit`: the Temporal client's Rust
     threads can abort or hang CPython's own shutdown of a short-lived process (temporalio/sdk-python#300), and
     every server this process started has been stopped explicitly by then."""
-    _configure_logging()
+    configure_logging(sys.stderr)
     try:
         status = run(argv)
     except Exception:  # a bug: show it, but still leave without the shutdown hazard below

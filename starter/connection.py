@@ -1,25 +1,69 @@
-"""Connecting to Temporal the same way from every process: envconfig, and the pydantic data converter."""
+"""Connecting to Temporal the same way from every process: envconfig, pydantic, and encrypted payloads.
+
+Every client and worker connects through `connect_temporal`, and it refuses to connect without an encryption key:
+a process without one would write the customer's personal data to Temporal in clear text. The key ring comes from
+the caller (the dev stack, the tests) or from COMPLAINTS_ENCRYPTION_KEYS / COMPLAINTS_KEY_FILE.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
+from temporalio.runtime import Runtime
+
+from starter.codec import EncryptionKeyError, KeyRing, complaints_data_converter, configured_key_ring
+from starter.settings import Settings, load_settings
 
 DEFAULT_ADDRESS = "localhost:7233"
 
 
-async def connect_temporal(address: str | None = None, **overrides: Any) -> Client:
+class MissingEncryptionKeys(EncryptionKeyError):
+    """No key configured: nothing may connect, or personal data would reach Temporal in clear text."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "no encryption key configured: set COMPLAINTS_ENCRYPTION_KEYS (id:base64key[,id:base64key...]) or "
+            "COMPLAINTS_KEY_FILE; `complaints dev` makes its own"
+        )
+
+
+def key_ring_from_settings(settings: Settings | None = None, fallback_file: Path | None = None) -> KeyRing:
+    """The configured ring; else the one in `fallback_file` (a running dev stack's); else `MissingEncryptionKeys`."""
+    settings = settings or load_settings()
+    spec = settings.encryption_keys.get_secret_value() if settings.encryption_keys is not None else None
+    ring = configured_key_ring(spec, settings.key_file)
+    if ring is None and fallback_file is not None:
+        ring = KeyRing.from_file(fallback_file)
+    if ring is None:
+        raise MissingEncryptionKeys()
+    return ring
+
+
+async def connect_temporal(
+    address: str | None = None,
+    *,
+    key_ring: KeyRing | None = None,
+    runtime: Runtime | None = None,
+    **overrides: Any,
+) -> Client:
     """Connect with TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TEMPORAL_API_KEY / TLS from the environment or the
-    Temporal config file; `address` wins when given (the embedded stack knows where it started its server)."""
+    Temporal config file; `address` wins when given (the embedded stack knows where it started its server).
+
+    `key_ring` defaults to the configured keys; with none configured this raises `MissingEncryptionKeys` before
+    connecting. `runtime` carries the worker's metrics endpoint (see `worker.metrics_runtime`).
+    """
+    ring = key_ring or key_ring_from_settings()
     config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
     if address is not None:
         config["target_host"] = address
     config.setdefault("target_host", DEFAULT_ADDRESS)
+    if runtime is not None:
+        config["runtime"] = runtime
     config.update(overrides)
-    return await Client.connect(**config, data_converter=pydantic_data_converter)
+    return await Client.connect(**config, data_converter=complaints_data_converter(ring))
 
 
 async def register_search_attributes(client: Client) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_sender: str = "cskh@localhost"
+    encryption_keys: SecretStr | None = None
+    """`id1:base64key,id2:base64key`, the last the newest (see `starter.codec`); or use `key_file`."""
+    key_file: Path | None = None
+    """A JSON or TOML key file instead of `encryption_keys`."""
+    metrics_address: str = "127.0.0.1:9464"
+    """Where the worker serves Prometheus metrics (`/metrics`); empty turns the endpoint off."""
 
 
 def load_settings() -> Settings:

@@ -1,10 +1,11 @@
 """The embedded development stack: a Temporal dev server, a PostgreSQL and the worker, on a machine with only Python.
 
 Each piece is a small async context manager, so `complaints dev` and the tests start exactly the same things.
-Everything lives under one data directory (`temporal.db`, `postgres/`, logs), so stopping and starting again on
-the same directory keeps every complaint, its record and its timers. While `complaints dev` runs, it writes
-`stack.json` there: the other `complaints` commands read it to find the servers when `TEMPORAL_ADDRESS` /
-`DATABASE_URL` are unset.
+Everything lives under one data directory (`temporal.db`, `postgres/`, `encryption-keys.json`, logs), so stopping
+and starting again on the same directory keeps every complaint, its record, its timers and the key its payloads
+are encrypted with. While `complaints dev` runs, it writes `stack.json` there: the other `complaints` commands
+read it to find the servers (when `TEMPORAL_ADDRESS` / `DATABASE_URL` are unset) and the key file (when
+`COMPLAINTS_ENCRYPTION_KEYS` / `COMPLAINTS_KEY_FILE` are unset).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
 
+from starter.codec import DEV_KEY_FILE, KeyRing, ensure_key_file
 from starter.settings import Settings, load_settings
 from workflows.visibility import ALL_KEYS
 
@@ -304,6 +306,10 @@ class StackInfo:
     temporal_address: str | None = None
     temporal_ui: str | None = None
     database_url: str | None = None
+    key_file: str | None = None
+    """The dev key file, when the keys are not configured in the environment."""
+    metrics: str | None = None
+    """The worker's Prometheus endpoint, when on."""
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     def public(self) -> dict[str, Any]:
@@ -347,6 +353,18 @@ async def _migrate_now(dsn: str) -> None:
         await pool.close()
 
 
+def dev_key_ring(data_dir: Path, settings: Settings) -> tuple[KeyRing, Path | None]:
+    """The configured keys, or else the data directory's key file, made on first start: dev always has a key.
+    Returns the ring and the key file it came from (None for configured keys)."""
+    from starter.connection import MissingEncryptionKeys, key_ring_from_settings
+
+    try:
+        return key_ring_from_settings(settings), None
+    except MissingEncryptionKeys:
+        key_file = data_dir / DEV_KEY_FILE
+        return ensure_key_file(key_file), key_file
+
+
 @contextlib.asynccontextmanager
 async def dev_stack(
     data_dir: Path,
@@ -360,7 +378,7 @@ async def dev_stack(
     Everything is stopped on exit, in reverse: the worker first, then the servers.
     """
     from starter.connection import connect_temporal
-    from worker import run_worker
+    from worker import MetricsAddressError, run_worker, worker_runtime
 
     settings = settings or load_settings()
     data_dir = prepare_data_dir(data_dir)
@@ -368,6 +386,13 @@ async def dev_stack(
     if running is not None:
         raise StackError(f"`complaints dev` is already running on {data_dir} (pid {running.pid})")
     info = StackInfo(pid=os.getpid(), data_dir=str(data_dir))
+    key_ring, key_file = dev_key_ring(data_dir, settings)
+    info.key_file = str(key_file) if key_file else None
+    try:
+        runtime = worker_runtime(settings)
+    except MetricsAddressError as exc:
+        raise StackError(str(exc)) from None
+    info.metrics = f"http://{settings.metrics_address.strip()}/metrics" if runtime else None
     async with contextlib.AsyncExitStack() as stack:
         dsn = settings.database_url
         if dsn is None:
@@ -377,9 +402,9 @@ async def dev_stack(
             address = await stack.enter_async_context(temporal_dev_server(data_dir, temporal_port, ui_port))
             info.temporal_address = address
             info.temporal_ui = f"http://localhost:{ui_port}"
-            client = await connect_temporal(address)
+            client = await connect_temporal(address, key_ring=key_ring, runtime=runtime)
         else:
-            client = await connect_temporal()
+            client = await connect_temporal(key_ring=key_ring, runtime=runtime)
         await _migrate_now(dsn)
 
         stop = asyncio.Event()

@@ -13,6 +13,7 @@ import pytest
 from cli_support import COMPLAINTS, clean_env
 
 from activities.database import dsn_for_database
+from starter.codec import EncryptionKey, KeyRing
 from starter.stack import free_port, temporal_dev_server
 
 
@@ -42,10 +43,13 @@ async def database_url(postgres_uri: str) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="module")
 def server_env(temporal_address: str, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """What a service sets to use the command: the two addresses (and a data dir with no dev stack in it)."""
+    """What a service sets to use the command: the two addresses, the encryption key, the worker's metrics
+    endpoint (a free port), and a data dir with no dev stack in it."""
     return clean_env(
         TEMPORAL_ADDRESS=temporal_address,
         DATABASE_URL=database_url,
+        COMPLAINTS_ENCRYPTION_KEYS=KeyRing([EncryptionKey.generate("e2e")]).to_spec(),
+        COMPLAINTS_METRICS_ADDRESS=f"127.0.0.1:{free_port()}",
         COMPLAINTS_DATA_DIR=str(tmp_path_factory.mktemp("no-dev-stack")),
     )
 

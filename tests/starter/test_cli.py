@@ -13,7 +13,10 @@ from cli_support import clean_env, complaints, make_intake
 
 from domain.models import ACTION_DATA, Intake
 from starter.cli import EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE, run
+from starter.codec import EncryptionKey, KeyRing
 from starter.stack import free_port
+
+KEYS = KeyRing([EncryptionKey.generate("cli-test")]).to_spec()
 
 
 @pytest.fixture(autouse=True)
@@ -21,6 +24,8 @@ def no_servers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     """Nothing listens at TEMPORAL_ADDRESS: a command that tried to connect would fail with exit 3, not 1."""
     for name in ("DATABASE_URL", "COMPLAINTS_CALENDAR_FILE", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("COMPLAINTS_KEY_FILE", raising=False)
+    monkeypatch.setenv("COMPLAINTS_ENCRYPTION_KEYS", KEYS)
     address = f"127.0.0.1:{free_port()}"
     monkeypatch.setenv("TEMPORAL_ADDRESS", address)
     monkeypatch.setenv("COMPLAINTS_DATA_DIR", str(tmp_path / "data"))
@@ -254,8 +259,23 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], args: list[str]
 # ---- the console script itself: exit statuses and stdout as another program sees them ----
 
 
+def test_no_key_no_connection(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without an encryption key nothing talks to Temporal: personal data would reach it in clear text."""
+    monkeypatch.delenv("COMPLAINTS_ENCRYPTION_KEYS")
+    for args in (["show", "c-1"], ["act", "c-1", "add_note", "--actor", "a", "--role", "agent"], ["worker"]):
+        if args == ["worker"]:
+            monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+            monkeypatch.setenv("COMPLAINTS_METRICS_ADDRESS", "")
+        status, out, err = cli(capsys, *args)
+        assert (status, out) == (EXIT_REFUSED, None), err
+        assert "encryption keys: no encryption key configured: set COMPLAINTS_ENCRYPTION_KEYS" in err
+    monkeypatch.setenv("COMPLAINTS_ENCRYPTION_KEYS", "k1:tooshort")
+    status, _, err = cli(capsys, "show", "c-1")
+    assert status == EXIT_REFUSED and "COMPLAINTS_ENCRYPTION_KEYS: key k1" in err
+
+
 def test_console_script_exit_statuses(no_servers: str) -> None:
-    env = clean_env(TEMPORAL_ADDRESS=no_servers)
+    env = clean_env(TEMPORAL_ADDRESS=no_servers, COMPLAINTS_ENCRYPTION_KEYS=KEYS)
     ok = complaints("deadline", "--received-at", "2026-02-13T17:00:00+07:00", env=env)
     assert (ok.status, ok.json()["resolution_due"], ok.stderr) == (0, "2026-03-20T17:00:00Z", "")
 
@@ -268,3 +288,7 @@ def test_console_script_exit_statuses(no_servers: str) -> None:
 
     down = complaints("show", "c-1", env=env)
     assert (down.status, down.stdout) == (3, "")
+
+    keyless = complaints("show", "c-1", env=clean_env(TEMPORAL_ADDRESS=no_servers))
+    assert (keyless.status, keyless.stdout) == (1, "")
+    assert "no encryption key configured" in keyless.stderr

@@ -6,6 +6,7 @@ import json
 import os
 import queue
 import signal
+import stat
 import subprocess
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from cli_support import COMPLAINTS, clean_env, complaints, make_intake
 
+from starter.codec import DEV_KEY_FILE
 from starter.stack import STACK_FILE, free_port
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
@@ -25,11 +27,12 @@ pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
 class DevProcess:
     """A running `complaints dev`, with its stdout read on a thread so a hang fails the test instead of the run."""
 
-    def __init__(self, data_dir: Path, temporal_port: int, ui_port: int) -> None:
+    def __init__(self, data_dir: Path, temporal_port: int, ui_port: int, metrics_port: int) -> None:
         self.proc = subprocess.Popen(
             [str(COMPLAINTS), "dev", "--data-dir", str(data_dir),
              "--temporal-port", str(temporal_port), "--ui-port", str(ui_port)],
-            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=clean_env(COMPLAINTS_METRICS_ADDRESS=f"127.0.0.1:{metrics_port}"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         self.lines: queue.Queue[str] = queue.Queue()
         self.stderr: list[str] = []
@@ -92,8 +95,8 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_dev_starts_serves_stops_and_keeps_the_data(data_dir: Path) -> None:
-    temporal_port, ui_port = free_port(), free_port()
-    dev = DevProcess(data_dir, temporal_port, ui_port)
+    temporal_port, ui_port, metrics_port = free_port(), free_port(), free_port()
+    dev = DevProcess(data_dir, temporal_port, ui_port, metrics_port)
     try:
         addresses = dev.addresses()
         assert addresses["temporal_ui"] == f"http://localhost:{ui_port}"
@@ -102,6 +105,13 @@ def test_dev_starts_serves_stops_and_keeps_the_data(data_dir: Path) -> None:
         assert str(data_dir / "postgres") in addresses["database_url"]
         with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/", timeout=10) as page:
             assert page.status == 200
+
+        # its own encryption key, made on first start, readable by its owner only, named for the other commands
+        key_file = data_dir / DEV_KEY_FILE
+        assert addresses["key_file"] == str(key_file)
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        first_key = key_file.read_text()
+        assert addresses["metrics"] == f"http://127.0.0.1:{metrics_port}/metrics"
 
         stack = json.loads((data_dir / STACK_FILE).read_text())
         assert stack["pid"] == dev.proc.pid
@@ -123,6 +133,10 @@ def test_dev_starts_serves_stops_and_keeps_the_data(data_dir: Path) -> None:
         )
         listed = complaints("list", "--stage", "analysing", env=env)
         assert [row["case_number"] for row in listed.json()] == [case_number], listed.stderr
+        with urllib.request.urlopen(addresses["metrics"], timeout=10) as page:
+            metrics = page.read().decode()
+        assert 'complaints_actions_total{action="acknowledge",door="cli"' in metrics
+        assert "temporal_workflow_task_execution_latency_seconds" in metrics
 
         second = complaints(
             "dev",
@@ -143,9 +157,10 @@ def test_dev_starts_serves_stops_and_keeps_the_data(data_dir: Path) -> None:
     assert "complaints dev stopped" in "".join(dev.stderr)
     assert (data_dir / "temporal.db").is_file() and (data_dir / "postgres" / "PG_VERSION").is_file()
 
-    again = DevProcess(data_dir, temporal_port, ui_port)
+    again = DevProcess(data_dir, temporal_port, ui_port, metrics_port)
     try:
         again.addresses()
+        assert key_file.read_text() == first_key  # the complaints in flight are under this key
         env = clean_env(COMPLAINTS_DATA_DIR=str(data_dir))
         shown = complaints("show", intake["complaint_id"], env=env)
         assert shown.status == 0, shown.stderr

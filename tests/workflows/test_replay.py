@@ -1,4 +1,8 @@
-"""Recorded histories replay against today's workflow code: complaints in flight survive a deploy."""
+"""Recorded histories replay against today's workflow code: complaints in flight survive a deploy.
+
+They replay through the encrypting data converter: the recorded histories predate encryption, and complaints
+in flight then (clear-text payloads) must carry on under a worker that encrypts.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
+from workflow_support import TEST_DATA_CONVERTER
 
 from workflows.complaint import ComplaintWorkflow
 
@@ -23,6 +27,6 @@ def test_histories_are_recorded() -> None:
 )
 async def test_recorded_history_replays(name: str, recorded: str) -> None:
     history = WorkflowHistory.from_json(name, recorded)
-    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=TEST_DATA_CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{name}: {result.replay_failure}"

@@ -1,0 +1,72 @@
+"""Keys, raw views and a stumbling record-keeper for the workflow tests: what Temporal holds, read without the
+codec, and every payload in it."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+from google.protobuf.message import Message
+from temporalio.api.common.v1 import Payload
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from activities.records import ComplaintRecords, Connection
+from domain.models import Transition
+from starter.codec import EncryptionKey, KeyRing, complaints_data_converter
+
+TEST_KEY = EncryptionKey("test-1", base64.b64decode("dGhpcyBpcyB0aGUgdGVzdCBrZXkgb2YgMzIgYnl0ZXM="))
+TEST_KEY_RING = KeyRing([TEST_KEY])
+"""The key of the session's time-skipping environment (fixed, so a failing test's history can be read later)."""
+
+TEST_DATA_CONVERTER = complaints_data_converter(TEST_KEY_RING)
+
+PERSONAL = ("Trần Thị Bích", "0912345678", "bich@example.vn", "VPS của tôi không truy cập được từ 8 giờ sáng nay.")
+"""The customer in `conftest.make_intake`: name, phone, e-mail, and their own words."""
+
+
+def client_with(env: WorkflowEnvironment, ring: KeyRing | None) -> Client:
+    """Another client on the same server and connection: with `ring`'s codec, or with no codec at all (`None`)."""
+    base = env.client
+    if ring is None:
+        return Client(base.service_client, namespace=base.namespace)
+    return Client(base.service_client, namespace=base.namespace, data_converter=complaints_data_converter(ring))
+
+
+def payloads_in(message: Message, skip: frozenset[str] = frozenset({"search_attributes"})) -> Iterator[Payload]:
+    """Every Payload anywhere in a protobuf message (history events, failures, user metadata, memo, headers),
+    except under fields named in `skip` (search attributes are indexed, so never encrypted, and hold no person)."""
+    if isinstance(message, Payload):
+        yield message
+        return
+    for descriptor, value in message.ListFields():
+        if descriptor.message_type is None or descriptor.name in skip:
+            continue
+        if descriptor.message_type.GetOptions().map_entry:
+            for item in value.values():
+                if isinstance(item, Message):
+                    yield from payloads_in(item, skip)
+        elif descriptor.is_repeated:
+            for item in value:
+                yield from payloads_in(item, skip)
+        else:
+            yield from payloads_in(value, skip)
+
+
+class StumblingRecords(ComplaintRecords):
+    """Fails the first attempt to record each `add_note` (every attempt while `hold` is set), with an error that
+    quotes the customer's contacts, as a driver's error might quote a value: a retry records it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stumbled: set[tuple[str, int]] = set()
+        self.hold = False
+
+    async def _persist(self, conn: Connection, workflow_id: str, transition: Transition) -> bool:
+        state, event = transition.state, transition.event
+        if event.kind == "add_note" and (self.hold or (state.complaint_id, event.seq) not in self.stumbled):
+            self.stumbled.add((state.complaint_id, event.seq))
+            customer = state.intake.customer
+            raise RuntimeError(f"could not store the note for {customer.email} / {customer.phone}")
+        return await super()._persist(conn, workflow_id, transition)
