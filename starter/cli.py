@@ -372,6 +372,39 @@ async def cmd_worker(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def cmd_web(args: argparse.Namespace) -> int:
+    from starter.stack import read_stack_file, stop_on_signals
+    from web.commands import run_web
+    from web.settings import WebSettings
+
+    database_url = _database_url(args)
+    client = await _temporal(args)
+    running = read_stack_file(_data_dir(args))
+    web_settings = WebSettings(temporal_ui=running.temporal_ui) if running and running.temporal_ui else WebSettings()
+    stop = asyncio.Event()
+    with stop_on_signals(stop):
+        try:
+            await run_web(database_url, client, stop, host=args.host, port=args.port, web_settings=web_settings)
+        except OSError as exc:
+            raise Failure(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}", EXIT_UNAVAILABLE) from None
+    return EXIT_OK
+
+
+async def cmd_user_add(args: argparse.Namespace) -> int:
+    import getpass
+
+    from web.commands import create_user
+    from web.users import UserError
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("password: ")
+    try:
+        user = await create_user(_database_url(args), args.username, password, args.role)
+    except UserError as exc:
+        raise Failure(str(exc)) from None
+    _emit({"username": user.username, "role": user.role})
+    return EXIT_OK
+
+
 async def cmd_dev(args: argparse.Namespace) -> int:
     from starter.codec import EncryptionKeyError
     from starter.stack import StackError, dev_stack, stop_on_signals
@@ -384,11 +417,13 @@ async def cmd_dev(args: argparse.Namespace) -> int:
                 Path(args.data_dir) if args.data_dir else _settings().data_dir,
                 temporal_port=args.temporal_port,
                 ui_port=args.ui_port,
+                web_port=None if args.no_web else args.web_port,
                 settings=_settings(),
             ) as stack:
                 info = stack.info
                 _emit(
                     {
+                        "web": info.web,
                         "temporal_ui": info.temporal_ui,
                         "temporal_address": info.temporal_address or _settings().temporal_address,
                         "database_url": info.database_url or "(DATABASE_URL)",
@@ -458,6 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--data-dir", help="where everything is kept (default: COMPLAINTS_DATA_DIR or <project>/data)")
     dev.add_argument("--temporal-port", type=_port, default=7233, help="gRPC port (default 7233; 0: a free one)")
     dev.add_argument("--ui-port", type=_port, default=8233, help="Web UI port (default 8233; 0: a free one)")
+    dev.add_argument("--web-port", type=_port, default=8000, help="web form port (default 8000; 0: a free one)")
+    dev.add_argument("--no-web", action="store_true", help="leave the web form out")
     dev.set_defaults(run=cmd_dev)
 
     worker = commands.add_parser("worker", parents=[where], help="run a worker (DATABASE_URL, TEMPORAL_ADDRESS)")
@@ -492,6 +529,19 @@ def build_parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="JSON Schema of the intake, or of an action's data")
     schema.add_argument("action", nargs="?", metavar="ACTION")
     schema.set_defaults(run=cmd_schema)
+
+    web = commands.add_parser("web", parents=[where], help="serve the agents' web form (DATABASE_URL, Temporal)")
+    web.add_argument("--host", default="127.0.0.1")
+    web.add_argument("--port", type=_port, default=8000)
+    web.set_defaults(run=cmd_web)
+
+    user = commands.add_parser("user", help="web form users")
+    user_commands = user.add_subparsers(dest="user_command", required=True, metavar="SUBCOMMAND", parser_class=_Parser)
+    user_add = user_commands.add_parser("add", parents=[where], help="add a user (password from a prompt or stdin)")
+    user_add.add_argument("username")
+    user_add.add_argument("--role", required=True, choices=["agent", "manager", "admin"])
+    user_add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    user_add.set_defaults(run=cmd_user_add)
 
     deadline = commands.add_parser("deadline", help="the clocks for a receipt instant (no server needed)")
     deadline.add_argument("--received-at", required=True, metavar="ISO8601")

@@ -310,6 +310,8 @@ class StackInfo:
     """The dev key file, when the keys are not configured in the environment."""
     metrics: str | None = None
     """The worker's Prometheus endpoint, when on."""
+    web: str | None = None
+    """The agents' web form, when on."""
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     def public(self) -> dict[str, Any]:
@@ -339,6 +341,43 @@ class DevStack:
     info: StackInfo
     worker: asyncio.Task[None]
     """Ends only when the stack is stopped, or when the worker fails (the caller should then stop too)."""
+
+
+@contextlib.asynccontextmanager
+async def _web_form(
+    dsn: str, client: Any, data_dir: Path, port: int, info: StackInfo, settings: Settings
+) -> AsyncIterator[None]:
+    """The web form on `port`, ready before `complaints dev` says so; stopped before the worker."""
+    from web.commands import run_web
+    from web.settings import WebSettings
+
+    stop, ready = asyncio.Event(), asyncio.Event()
+    web = asyncio.create_task(
+        run_web(
+            dsn,
+            client,
+            stop,
+            port=port,
+            settings=settings,
+            web_settings=WebSettings(data_dir=data_dir, temporal_ui=info.temporal_ui),
+            dev_accounts=True,
+            ready=ready,
+        ),
+        name="web",
+    )
+    waiting = asyncio.create_task(ready.wait())
+    await asyncio.wait({web, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if web.done():
+        error = web.exception() if not web.cancelled() else None
+        raise StackError(f"the web form did not start on port {port}: {error}")
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait({web}, timeout=STOP_TIMEOUT)
+        if not web.done():
+            web.cancel()
 
 
 async def _migrate_now(dsn: str) -> None:
@@ -371,11 +410,13 @@ async def dev_stack(
     *,
     temporal_port: int = 7233,
     ui_port: int = 8233,
+    web_port: int | None = 8000,
     settings: Settings | None = None,
 ) -> AsyncIterator[DevStack]:
     """Postgres (or `DATABASE_URL`), the Temporal dev server (or `TEMPORAL_ADDRESS`) and the worker, in-process.
 
-    Everything is stopped on exit, in reverse: the worker first, then the servers.
+    Everything is stopped on exit, in reverse: the web form, the worker, then the servers. `web_port=None`
+    leaves the web form out; on first start it gets the dev accounts (agent, manager, admin).
     """
     from starter.connection import connect_temporal
     from worker import MetricsAddressError, run_worker, worker_runtime
@@ -423,6 +464,10 @@ async def dev_stack(
                 log.error("the worker failed", error=repr(worker.exception()))
 
         stack.push_async_callback(stop_worker)
+        if web_port is not None:
+            web_port = web_port or free_port()
+            info.web = f"http://localhost:{web_port}"
+            await stack.enter_async_context(_web_form(dsn, client, data_dir, web_port, info, settings))
         write_stack_file(data_dir, info)
         stack.callback((data_dir / STACK_FILE).unlink, missing_ok=True)
         yield DevStack(info=info, worker=worker)

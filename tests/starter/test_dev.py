@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import stat
 import subprocess
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cli_support import COMPLAINTS, clean_env, complaints, make_intake
 
@@ -27,10 +29,13 @@ pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
 class DevProcess:
     """A running `complaints dev`, with its stdout read on a thread so a hang fails the test instead of the run."""
 
-    def __init__(self, data_dir: Path, temporal_port: int, ui_port: int, metrics_port: int) -> None:
+    def __init__(
+        self, data_dir: Path, temporal_port: int, ui_port: int, metrics_port: int, web_port: int | None = None
+    ) -> None:
+        web = ["--web-port", str(web_port)] if web_port else ["--no-web"]
         self.proc = subprocess.Popen(
             [str(COMPLAINTS), "dev", "--data-dir", str(data_dir),
-             "--temporal-port", str(temporal_port), "--ui-port", str(ui_port)],
+             "--temporal-port", str(temporal_port), "--ui-port", str(ui_port), *web],
             env=clean_env(COMPLAINTS_METRICS_ADDRESS=f"127.0.0.1:{metrics_port}"),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
@@ -95,10 +100,22 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_dev_starts_serves_stops_and_keeps_the_data(data_dir: Path) -> None:
-    temporal_port, ui_port, metrics_port = free_port(), free_port(), free_port()
-    dev = DevProcess(data_dir, temporal_port, ui_port, metrics_port)
+    temporal_port, ui_port, metrics_port, web_port = free_port(), free_port(), free_port(), free_port()
+    dev = DevProcess(data_dir, temporal_port, ui_port, metrics_port, web_port)
     try:
         addresses = dev.addresses()
+        assert addresses["web"] == f"http://localhost:{web_port}"
+        with httpx.Client(base_url=f"http://127.0.0.1:{web_port}", timeout=10) as browser:
+            login = browser.get("/login")
+            assert login.status_code == 200
+            token = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+            assert token, login.text[:500]
+            signed_in = browser.post(
+                "/login",
+                data={"username": "agent", "password": "complaints-dev", "csrf_token": token.group(1)},
+            )
+            assert signed_in.status_code in (200, 303), signed_in.text[:500]
+            assert browser.get("/").status_code == 200
         assert addresses["temporal_ui"] == f"http://localhost:{ui_port}"
         assert addresses["temporal_address"] == f"127.0.0.1:{temporal_port}"
         assert addresses["database_url"].startswith("postgresql://")

