@@ -397,3 +397,23 @@ async def test_bad_intake_names_the_field_and_starts_nothing(
     assert await pool.fetchval("SELECT count(*) FROM complaints WHERE complaint_id = $1", cid) == 0
     with pytest.raises(RPCError):
         await complaints.handle(cid).describe()
+
+
+async def test_withdrawn_complaint_ends_and_stops_its_clocks(
+    intake: Any, complaints: ComplaintClient, pool: asyncpg.Pool
+) -> None:
+    started = await complaints.start(intake())
+    cid = started.complaint_id
+    await complaints.act(cid, Action.ADD_NOTE, **AGENT, data={"text": "khách gọi lại"})
+    await complaints.signal(
+        cid,
+        Action.CUSTOMER_INFO_RECEIVED,  # not awaited by anyone: dropped with a warning, not applied
+        ActionRequest(request_id="late", actor="email-ingest", role=Role.SYSTEM, data={"summary": "s"}),
+    )
+    state = await complaints.act(cid, Action.WITHDRAW, **AGENT, data={"reason": "khách rút khiếu nại"})
+    assert state.stage is Stage.WITHDRAWN
+    result = await complaints.handle(cid).result()
+    assert result.stage is Stage.WITHDRAWN and [e.kind for e in result.timeline] == ["received", "add_note", "withdraw"]
+    await assert_record_matches(pool, result)
+    with pytest.raises(ActionFailed):
+        await complaints.act(cid, Action.ADD_NOTE, **AGENT, data={"text": "too late"})
