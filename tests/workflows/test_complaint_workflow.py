@@ -142,7 +142,7 @@ async def test_search_attributes_and_details_hold_no_personal_data(
 
 
 async def test_first_response_missed_escalates_to_supervisor(
-    intake: Any, complaints: ComplaintClient, time_env: WorkflowEnvironment, pool: asyncpg.Pool
+    intake: Any, complaints: ComplaintClient, time_env: WorkflowEnvironment, pool: asyncpg.Pool, keep_history: Any
 ) -> None:
     started = await complaints.start(intake())
     await time_env.sleep(timedelta(hours=23))
@@ -157,6 +157,8 @@ async def test_first_response_missed_escalates_to_supervisor(
     )
     assert supervisor == 1
     await assert_record_matches(pool, state)
+    await complaints.act(started.complaint_id, Action.ACKNOWLEDGE, **AGENT)
+    await keep_history(started.complaint_id, "first_response_missed")
 
 
 async def test_resolution_clock_warns_then_breaches_without_closing(
