@@ -85,6 +85,7 @@ class ActionRejected(ValueError):
 
 
 class ClockEvent(StrEnum):
+    FIRST_RESPONSE_REMINDER = "first_response_reminded"
     FIRST_RESPONSE_DUE = "first_response_escalated"
     RESOLUTION_WARNING = "resolution_warning"
     RESOLUTION_DUE = "resolution_breached"
@@ -294,9 +295,22 @@ def absorb_duplicate(
     return Transition(state=new, event=event)
 
 
-def next_clock(state: ComplaintState) -> NextClock | None:
-    """The earliest clock still to fire for this state, or None when nothing is left to time."""
+def next_clock(state: ComplaintState, *, first_response_reminder: bool = True) -> NextClock | None:
+    """The earliest clock still to fire for this state, or None when nothing is left to time.
+
+    `first_response_reminder` is off only for complaints started before that reminder existed (the workflow
+    asks `workflow.patched`), so their recorded histories replay unchanged.
+    """
     candidates: list[NextClock] = []
+    if (
+        first_response_reminder
+        and state.stage in OPEN_STAGES
+        and state.first_responded_at is None
+        and not state.first_response_reminded
+        and not state.first_response_breached
+    ):
+        at = state.deadlines.first_response_due - POLICY.first_response_reminder_before
+        candidates.append(NextClock(at, ClockEvent.FIRST_RESPONSE_REMINDER))
     if state.stage in OPEN_STAGES and state.first_responded_at is None and not state.first_response_breached:
         candidates.append(NextClock(state.deadlines.first_response_due, ClockEvent.FIRST_RESPONSE_DUE))
     if state.stage in OPEN_STAGES and not state.resolution_warned and not state.resolution_breached:
@@ -330,7 +344,13 @@ def apply_clock(state: ComplaintState, clock: ClockEvent, now: datetime) -> Tran
     """What a fired timer does: escalate, warn, remind. A breach never closes a complaint."""
     new = state.model_copy(deep=True)
     notifications: list[Notification] = []
-    if clock is ClockEvent.FIRST_RESPONSE_DUE:
+    if clock is ClockEvent.FIRST_RESPONSE_REMINDER:
+        new.first_response_reminded = True
+        notifications.append(
+            Notification(recipient=Recipient.DEPARTMENT, department=new.department, template="first_response_reminder")
+        )
+        summary = "first response due soon: the receiving department reminded"
+    elif clock is ClockEvent.FIRST_RESPONSE_DUE:
         new.first_response_breached = True
         new.escalation_level = max(new.escalation_level, EscalationLevel.SUPERVISOR)
         notifications.append(Notification(recipient=Recipient.SUPERVISOR, template="first_response_missed"))
@@ -390,6 +410,7 @@ def _start_cycle(state: ComplaintState, now: datetime, clocks: CycleClocks) -> N
     state.deadlines = clocks.deadlines
     state.working_days = clocks.working_days
     state.first_responded_at = None
+    state.first_response_reminded = False
     state.first_response_breached = False
     state.resolution_warned = False
     state.resolution_breached = False

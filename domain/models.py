@@ -377,6 +377,7 @@ class ComplaintState(Strict):
     working_days: list[date] = Field(default_factory=list)
     """The working days of this cycle's window, computed with the deadlines, so reminders need no I/O."""
     first_responded_at: AwareDatetime | None = None
+    first_response_reminded: bool = False
     first_response_breached: bool = False
     resolution_warned: bool = False
     resolution_breached: bool = False

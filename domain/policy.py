@@ -8,6 +8,8 @@ from datetime import timedelta
 
 @dataclass(frozen=True)
 class Policy:
+    first_response_reminder_before: timedelta = timedelta(hours=4)
+    """The receiving department is reminded this long before the 24-hour first response falls due."""
     info_reminder_working_days: int = 2
     """The customer is reminded after this many working days without the requested information."""
     max_info_reminders: int = 3

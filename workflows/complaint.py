@@ -47,6 +47,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.visibility import current_details, search_attributes
 
+FIRST_RESPONSE_REMINDER = "first-response-reminder"
+"""Patch id of the reminder added after complaints were already in flight (see tests/workflows/test_replay.py)."""
+
 RECORD_TIMEOUT = timedelta(seconds=30)
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 """Records retry without limit: a complaint must never be lost because Postgres was away for a while."""
@@ -114,7 +117,7 @@ class ComplaintWorkflow:
     async def _wait_for_change_or_clock(self) -> None:
         """Sleep until an action changes the state or the next clock is due, then fire that clock."""
         seen = self._changes
-        clock = next_clock(self._current())
+        clock = next_clock(self._current(), first_response_reminder=workflow.patched(FIRST_RESPONSE_REMINDER))
         if clock is None:
             await workflow.wait_condition(lambda: self._changes != seen)
             return

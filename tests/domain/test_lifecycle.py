@@ -162,6 +162,10 @@ def test_apply_does_not_touch_the_old_state() -> None:
 def test_clocks_fire_in_order_and_escalate() -> None:
     s = new_complaint()
     clock = next_clock(s)
+    assert clock and clock.event is ClockEvent.FIRST_RESPONSE_REMINDER and clock.at == RECEIVED + timedelta(hours=20)
+    s = apply_clock(s, clock.event, clock.at).state
+    assert s.first_response_reminded and s.escalation_level is EscalationLevel.NONE
+    clock = next_clock(s)
     assert clock and clock.event is ClockEvent.FIRST_RESPONSE_DUE and clock.at == RECEIVED + timedelta(hours=24)
     s = apply_clock(s, clock.event, clock.at).state
     assert s.first_response_breached and s.escalation_level is EscalationLevel.SUPERVISOR
@@ -176,6 +180,11 @@ def test_clocks_fire_in_order_and_escalate() -> None:
     assert s.resolution_breached and s.escalation_level is EscalationLevel.MANAGER
     assert s.stage is Stage.RECEIVED  # a breach never closes a complaint
     assert next_clock(s) is None
+
+
+def test_complaints_started_before_the_reminder_keep_their_old_clocks() -> None:
+    clock = next_clock(new_complaint(), first_response_reminder=False)
+    assert clock and clock.event is ClockEvent.FIRST_RESPONSE_DUE
 
 
 def test_first_response_met_stops_its_clock() -> None:

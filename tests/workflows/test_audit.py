@@ -89,6 +89,7 @@ async def test_every_door_is_recorded_and_the_timeline_cannot_be_edited(
 
     expected = [
         ("received", "agent.intake", "agent", "intake"),
+        ("first_response_reminded", "clock", "system", "timer"),
         ("first_response_escalated", "clock", "system", "timer"),
         ("acknowledge", "agent.web", "agent", "web"),
         ("add_note", "agent.cli", "agent", "cli"),

@@ -145,7 +145,11 @@ async def test_first_response_missed_escalates_to_supervisor(
     intake: Any, complaints: ComplaintClient, time_env: WorkflowEnvironment, pool: asyncpg.Pool, keep_history: Any
 ) -> None:
     started = await complaints.start(intake())
-    await time_env.sleep(timedelta(hours=23))
+    await time_env.sleep(timedelta(hours=21))
+    state = await complaints.state(started.complaint_id)
+    assert state.first_response_reminded and not state.first_response_breached
+    assert state.timeline[-1].kind == "first_response_reminded"
+    await time_env.sleep(timedelta(hours=2))
     state = await complaints.state(started.complaint_id)
     assert not state.first_response_breached
     await time_env.sleep(timedelta(hours=2))
@@ -158,7 +162,7 @@ async def test_first_response_missed_escalates_to_supervisor(
     assert supervisor == 1
     await assert_record_matches(pool, state)
     await complaints.act(started.complaint_id, Action.ACKNOWLEDGE, **AGENT)
-    await keep_history(started.complaint_id, "first_response_missed")
+    await keep_history(started.complaint_id, "first_response_reminded_then_missed")
 
 
 async def test_resolution_clock_warns_then_breaches_without_closing(
@@ -195,7 +199,13 @@ async def test_a_letter_entered_late_escalates_at_once(
     assert state.first_response_breached and state.resolution_breached
     assert state.escalation_level is EscalationLevel.MANAGER
     kinds = [e.kind for e in state.timeline]
-    assert kinds == ["received", "first_response_escalated", "resolution_warning", "resolution_breached"]
+    assert kinds == [
+        "received",
+        "first_response_reminded",
+        "first_response_escalated",
+        "resolution_warning",
+        "resolution_breached",
+    ]
 
 
 async def test_rejected_action_says_why_and_changes_nothing(

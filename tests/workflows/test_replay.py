@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from workflow_support import TEST_DATA_CONVERTER
@@ -30,3 +31,17 @@ async def test_recorded_history_replays(name: str, recorded: str) -> None:
     replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=TEST_DATA_CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{name}: {result.replay_failure}"
+
+
+async def test_the_first_response_reminder_unguarded_would_break_complaints_in_flight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The versioning drill: the reminder is behind `workflow.patched`; without that guard, a complaint that was
+    waiting on its 24-hour clock when the new code was deployed could not be replayed."""
+    recorded = next(p for p in HISTORIES if p.stem == "first_response_missed").read_text(encoding="utf-8")
+    history = WorkflowHistory.from_json("first_response_missed", recorded)
+    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=TEST_DATA_CONVERTER)
+    assert (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure is None
+    monkeypatch.setattr(workflow, "patched", lambda patch_id: True)  # the change as if written without the guard
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert isinstance(result.replay_failure, workflow.NondeterminismError), result.replay_failure

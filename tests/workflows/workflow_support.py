@@ -34,9 +34,14 @@ def client_with(env: WorkflowEnvironment, ring: KeyRing | None) -> Client:
     return Client(base.service_client, namespace=base.namespace, data_converter=complaints_data_converter(ring))
 
 
-def payloads_in(message: Message, skip: frozenset[str] = frozenset({"search_attributes"})) -> Iterator[Payload]:
+PLAIN_BY_DESIGN = frozenset({"search_attributes", "marker_recorded_event_attributes"})
+"""Search attributes are indexed, so never encrypted; `workflow.patched` markers are written by the SDK's core
+without the codec and hold only the patch id. Neither holds a person."""
+
+
+def payloads_in(message: Message, skip: frozenset[str] = PLAIN_BY_DESIGN) -> Iterator[Payload]:
     """Every Payload anywhere in a protobuf message (history events, failures, user metadata, memo, headers),
-    except under fields named in `skip` (search attributes are indexed, so never encrypted, and hold no person)."""
+    except under fields named in `skip`."""
     if isinstance(message, Payload):
         yield message
         return
