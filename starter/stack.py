@@ -33,7 +33,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
 
-from starter.codec import DEV_KEY_FILE, KeyRing, ensure_key_file
+from starter.codec import DEV_KEY_FILE, EncryptionCodec, KeyRing, ensure_key_file
 from starter.settings import Settings, load_settings
 from workflows.visibility import ALL_KEYS
 
@@ -187,9 +187,18 @@ async def _wait_until_serving(proc: asyncio.subprocess.Process, host: str, port:
 
 @contextlib.asynccontextmanager
 async def temporal_dev_server(
-    data_dir: Path, port: int = 7233, ui_port: int = 8233, *, host: str = "127.0.0.1"
+    data_dir: Path,
+    port: int = 7233,
+    ui_port: int = 8233,
+    *,
+    host: str = "127.0.0.1",
+    codec_endpoint: str | None = None,
 ) -> AsyncIterator[str]:
     """Run `temporal server start-dev` on a SQLite file in `data_dir`, Web UI on `ui_port`; yield its address.
+
+    `codec_endpoint` (`http://localhost:8000/codec` when the web form runs) is the UI's remote codec: a manager or
+    admin signed in on the web form sees payloads decrypted there, once "Include cross-origin credentials" is on in
+    the UI's codec settings (the dev server has no flag for it; the UI keeps it in the browser's localStorage).
 
     Port 0 picks a free port. The server runs in its own session so a Ctrl-C in the terminal reaches only us, and
     we stop it after the worker: otherwise the worker would watch its server vanish under it.
@@ -214,6 +223,8 @@ async def temporal_dev_server(
         "--log-level", "warn",
         *search_attribute_flags(),
     ]  # fmt: skip
+    if codec_endpoint:
+        args += ["--ui-codec-endpoint", codec_endpoint]
     started = time.monotonic()
     with log_file.open("ab") as log_out:
         proc = await asyncio.create_subprocess_exec(
@@ -345,7 +356,7 @@ class DevStack:
 
 @contextlib.asynccontextmanager
 async def _web_form(
-    dsn: str, client: Any, data_dir: Path, port: int, info: StackInfo, settings: Settings
+    dsn: str, client: Any, data_dir: Path, port: int, info: StackInfo, settings: Settings, key_ring: KeyRing
 ) -> AsyncIterator[None]:
     """The web form on `port`, ready before `complaints dev` says so; stopped before the worker."""
     from web.commands import run_web
@@ -362,6 +373,7 @@ async def _web_form(
             web_settings=WebSettings(data_dir=data_dir, temporal_ui=info.temporal_ui),
             dev_accounts=True,
             ready=ready,
+            codec=EncryptionCodec(key_ring),
         ),
         name="web",
     )
@@ -438,9 +450,14 @@ async def dev_stack(
         dsn = settings.database_url
         if dsn is None:
             dsn = info.database_url = await stack.enter_async_context(embedded_postgres(data_dir))
+        if web_port is not None:
+            web_port = web_port or free_port()
         if settings.temporal_address is None:
             temporal_port, ui_port = temporal_port or free_port(), ui_port or free_port()
-            address = await stack.enter_async_context(temporal_dev_server(data_dir, temporal_port, ui_port))
+            codec_endpoint = f"http://localhost:{web_port}/codec" if web_port is not None else None
+            address = await stack.enter_async_context(
+                temporal_dev_server(data_dir, temporal_port, ui_port, codec_endpoint=codec_endpoint)
+            )
             info.temporal_address = address
             info.temporal_ui = f"http://localhost:{ui_port}"
             client = await connect_temporal(address, key_ring=key_ring, runtime=runtime)
@@ -465,9 +482,8 @@ async def dev_stack(
 
         stack.push_async_callback(stop_worker)
         if web_port is not None:
-            web_port = web_port or free_port()
             info.web = f"http://localhost:{web_port}"
-            await stack.enter_async_context(_web_form(dsn, client, data_dir, web_port, info, settings))
+            await stack.enter_async_context(_web_form(dsn, client, data_dir, web_port, info, settings, key_ring))
         write_stack_file(data_dir, info)
         stack.callback((data_dir / STACK_FILE).unlink, missing_ok=True)
         yield DevStack(info=info, worker=worker)

@@ -31,6 +31,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import WorkflowQueryFailedError
+from temporalio.converter import PayloadCodec
 from temporalio.service import RPCError
 
 from activities.records import ComplaintRecords
@@ -39,6 +40,7 @@ from domain.models import Action, ComplaintState, Door, IntakeError
 from starter.client import ActionFailed, ComplaintClient
 from web import labels
 from web.clock import local_time, time_left
+from web.codec_endpoint import CodecEndpoint
 from web.forms import (
     ACTION_FORMS,
     REQUEST_ID,
@@ -54,6 +56,7 @@ from web.forms import (
 )
 from web.i18n import LANGUAGE_COOKIE, LANGUAGES, Translator, pick_language, translations
 from web.inbox import CASE_NUMBER, InboxFilter, load_inbox
+from web.metrics import MetricsMiddleware, WebMetrics
 from web.settings import WebSettings
 from web.users import User, UserError, UserRole, add_user, authenticate, get_user, list_users
 
@@ -514,10 +517,21 @@ class WebForm:
 
 
 def create_app(
-    complaints: ComplaintClient, records: ComplaintRecords, pool: asyncpg.Pool, settings: WebSettings
+    complaints: ComplaintClient,
+    records: ComplaintRecords,
+    pool: asyncpg.Pool,
+    settings: WebSettings,
+    codec: PayloadCodec | None = None,
 ) -> Starlette:
-    """The web form as an ASGI app; serve it with `web.server.serve` (or any ASGI server)."""
+    """The web form as an ASGI app; serve it with `web.server.serve` (or any ASGI server).
+
+    `codec` (the key ring's `EncryptionCodec`) serves `/codec/decode` and `/codec/encode` for the Temporal UI
+    (see `web.codec_endpoint`); without it those answer 404 to whoever may use them. `/metrics` has the request
+    counts and latencies (see `web.metrics`).
+    """
     web = WebForm(complaints, records, pool, settings)
+    codec_endpoint = CodecEndpoint(codec, pool, settings)
+    metrics = WebMetrics()
     handler: Callable[[Request, Exception], Awaitable[Response]] = web.http_error
     return Starlette(
         routes=[
@@ -534,9 +548,12 @@ def create_app(
             Route("/users", web.users_page, methods=["GET"]),
             Route("/users", web.create_user, methods=["POST"]),
             Route("/healthz", web.health, methods=["GET"]),
+            Route("/metrics", metrics.endpoint, methods=["GET"]),
+            *codec_endpoint.routes(),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         middleware=[
+            Middleware(MetricsMiddleware, metrics=metrics),
             Middleware(SecurityHeaders),
             Middleware(
                 SessionMiddleware,

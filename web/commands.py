@@ -8,6 +8,7 @@ from contextlib import AsyncExitStack
 
 import structlog
 from temporalio.client import Client
+from temporalio.converter import PayloadCodec
 
 from activities.database import create_pool
 from activities.migrations import migrate
@@ -37,12 +38,16 @@ async def run_web(
     web_settings: WebSettings | None = None,
     dev_accounts: bool = False,
     ready: asyncio.Event | None = None,
+    codec: PayloadCodec | None = None,
 ) -> None:
     """Serve the web form until `stop` is set: migrations first, then (for `complaints dev`) the dev accounts.
 
     `complaints web`: `run_web(DATABASE_URL, await connect_temporal(), stop, host=..., port=...)`.
     `complaints dev`: the same with the stack's DSN and client, `dev_accounts=True`, and
-    `web_settings=WebSettings(data_dir=..., temporal_ui=stack.info.temporal_ui)`.
+    `web_settings=WebSettings(data_dir=..., temporal_ui=stack.info.temporal_ui)`, and its key ring's codec.
+
+    `codec` serves `/codec/decode` and `/codec/encode` for the Temporal UI; by default it is the client's own
+    payload codec (the configured key ring), so the codec server reads exactly what the client writes.
     """
     settings = settings or load_settings()
     web_settings = web_settings or WebSettings()
@@ -59,7 +64,8 @@ async def run_web(
                     password=DEV_PASSWORD,
                 )
         records = ComplaintRecords(pool, load_calendar(settings.calendar_file))
-        app = create_app(ComplaintClient(client, settings.task_queue), records, pool, web_settings)
+        codec = codec or client.data_converter.payload_codec
+        app = create_app(ComplaintClient(client, settings.task_queue), records, pool, web_settings, codec)
         await serve(app, host, port, stop, ready=ready)
 
 

@@ -29,6 +29,9 @@ class WebSettings(BaseSettings):
     session_max_age: int = 12 * 3600
     """Seconds a sign-in lasts: one working day and some."""
     page_size: int = 25
+    codec_token: SecretStr | None = None
+    """`COMPLAINTS_CODEC_TOKEN`: a bearer token that may use `/codec/decode` and `/codec/encode` without a session
+    (the `temporal` CLI's `--codec-auth`, a UI on another site). Unset: only signed-in managers and admins."""
 
     def secret(self) -> str:
         """The session secret: from the environment, or from a file in the data directory made once (0600)."""
