@@ -1,0 +1,203 @@
+"""Fault drills (issue 5, "Faults" 1 and 2): a worker killed with SIGKILL mid-lifecycle, and the Temporal dev server
+stopped and restarted on its SQLite file while complaints wait on their timers."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import signal
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from fault_support import Workers
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from domain.models import Action, ComplaintState, Role, Stage
+from starter.client import ActionFailed, ComplaintClient
+from starter.codec import KeyRing
+from starter.connection import connect_temporal
+from starter.stack import free_port, temporal_dev_server
+
+pytestmark = [pytest.mark.faults, pytest.mark.temporal, pytest.mark.postgres]
+
+N_COMPLAINTS = 50
+IN_FLIGHT = 25
+"""Complaints driven at once (a batch window): enough to keep the worker busy, few enough for a 2-core machine."""
+ACTION_TIMEOUT = 120.0
+
+AGENT = (Role.AGENT, "agent.lan")
+MANAGER = (Role.MANAGER, "manager.hung")
+SYSTEM = (Role.SYSTEM, "noc")
+
+LIFECYCLE: list[tuple[Action, tuple[Role, str], dict[str, Any]]] = [
+    (Action.ACKNOWLEDGE, AGENT, {}),
+    (Action.REQUEST_INFO, AGENT, {"missing": ["documents"], "message": "Xin gửi ảnh chụp hóa đơn"}),
+    (Action.CUSTOMER_INFO_RECEIVED, SYSTEM, {"summary": "khách đã gửi ảnh"}),
+    (Action.CAUSE_IDENTIFIED, SYSTEM, {"cause": "trừ tiền trùng", "company_at_fault": True, "departments": []}),
+    (Action.PROPOSE_PLAN, AGENT, {"plan": "hoàn lại khoản trừ trùng"}),
+    (Action.MANAGER_APPROVAL, MANAGER, {"approved": True, "comment": "đồng ý"}),
+    (Action.SEND_RESOLUTION, AGENT, {"reply": "Đã hoàn tiền.", "channels": ["email"]}),
+    (Action.CLOSE, AGENT, {"summary": "xong", "lessons_learned": "kiểm tra trùng"}),
+]
+
+
+def make_intake(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "customer": {"name": "Nguyễn Văn An", "phone": "0912 345 678", "email": "an@example.vn"},
+        "channel": "support_ticket",
+        "subject": "Hóa đơn tháng 10 bị tính trùng",
+        "description": "Tôi bị trừ tiền hai lần cho cùng một hóa đơn.",
+        "complaint_id": f"fault-{uuid.uuid4().hex[:12]}",
+    }
+    data.update(overrides)
+    return data
+
+
+async def retrying(what: str, call: Any, within: float = ACTION_TIMEOUT) -> Any:
+    """`call()` until it answers: an RPC error or a timeout while no worker (or no server) is there is retried with
+    the same request (its id makes the retry safe); a refusal by the workflow is a real failure and is raised."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await asyncio.wait_for(call(), max(1.0, deadline - time.monotonic()))
+        except ActionFailed:
+            raise
+        except (RPCError, TimeoutError) as exc:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} got no answer within {within:.0f}s: {exc!r}") from exc
+            await asyncio.sleep(0.5)
+
+
+async def eventually(check: Any, within: float, what: str) -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        result = await check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"{what}: not within {within:.0f}s"
+        await asyncio.sleep(0.5)
+
+
+async def test_worker_killed_mid_lifecycle(
+    tmp_path: Path, workers: Workers, key_ring: KeyRing, database_url: str
+) -> None:
+    async with temporal_dev_server(tmp_path / "temporal", free_port(), free_port()) as address:
+        first = workers.start(address)
+        client: Client = await connect_temporal(address, key_ring=key_ring)
+        complaints = ComplaintClient(client)
+        total_actions = N_COMPLAINTS * len(LIFECYCLE)
+        done = 0
+        halfway = asyncio.Event()
+        killed_after: list[int] = []
+        gate = asyncio.Semaphore(IN_FLIGHT)
+        ids = [f"fault-{uuid.uuid4().hex[:12]}" for _ in range(N_COMPLAINTS)]
+
+        async def drive(cid: str) -> ComplaintState:
+            nonlocal done
+            async with gate:
+                intake = make_intake(complaint_id=cid)
+                state: ComplaintState = await retrying(f"start {cid}", lambda: complaints.start(intake))
+                for step, (action, (role, actor), data) in enumerate(LIFECYCLE):
+                    call = functools.partial(
+                        complaints.act, cid, action, actor=actor, role=role, data=data, request_id=f"{cid}-{step}"
+                    )
+                    state = await retrying(f"{action.value} on {cid}", call)
+                    done += 1
+                    if done >= total_actions // 2:
+                        halfway.set()
+                return state
+
+        async def kill_and_replace() -> None:
+            await halfway.wait()
+            killed_after.append(done)
+            os.kill(first.pid, signal.SIGKILL)
+            assert await asyncio.to_thread(first.wait, 10) == -signal.SIGKILL
+            await asyncio.to_thread(workers.start, address)
+
+        started = time.monotonic()
+        results = await asyncio.gather(kill_and_replace(), *(drive(cid) for cid in ids))
+        finals: list[ComplaintState] = list(results[1:])
+        print(f"{N_COMPLAINTS} lifecycles, {total_actions} actions in {time.monotonic() - started:.1f}s;", end=" ")
+        print(f"worker killed after {killed_after[0]} actions")
+        assert killed_after[0] < total_actions * 3 // 4, "the worker was killed too late to matter"
+
+        states = [await complaints.state(cid) for cid in ids]
+        assert all(s.stage is Stage.CLOSED for s in states)
+        assert [len(s.timeline) for s in states] == [len(s.timeline) for s in finals]
+        expected = {s.complaint_id: (s.stage.value, len(s.timeline)) for s in states}
+
+        conn = await asyncpg.connect(database_url)
+        try:
+
+            async def snapshots_caught_up() -> bool:
+                rows = await conn.fetch(
+                    "SELECT complaint_id, stage, last_seq FROM complaints WHERE complaint_id = ANY($1)", ids
+                )
+                return {r["complaint_id"]: (r["stage"], r["last_seq"]) for r in rows} == expected
+
+            await eventually(snapshots_caught_up, 60, "every Postgres snapshot matches its workflow")
+            counts = await conn.fetchrow(
+                "SELECT count(*) AS n, count(DISTINCT (complaint_id, seq)) AS distinct_n"
+                " FROM complaint_events WHERE complaint_id = ANY($1)",
+                ids,
+            )
+            assert counts is not None
+            assert counts["n"] == counts["distinct_n"] == sum(len(s.timeline) for s in states)
+            for s in states[:20]:
+                kinds = [
+                    r["kind"]
+                    for r in await conn.fetch(
+                        "SELECT kind FROM complaint_events WHERE complaint_id = $1 ORDER BY seq", s.complaint_id
+                    )
+                ]
+                assert kinds == [e.kind for e in s.timeline]
+        finally:
+            await conn.close()
+
+
+async def test_dev_server_restarted_mid_flight(tmp_path: Path, workers: Workers, key_ring: KeyRing) -> None:
+    data_dir, port, ui_port = tmp_path / "temporal", free_port(), free_port()
+    # The 24-hour first-response clock falls due ~20 s from now: after the restart, not before it.
+    received_at = datetime.now(UTC) - timedelta(hours=24) + timedelta(seconds=20)
+    ids = [f"restart-{uuid.uuid4().hex[:12]}" for _ in range(3)]
+
+    async with temporal_dev_server(data_dir, port, ui_port) as address:
+        worker = workers.start(address)
+        complaints = ComplaintClient(await connect_temporal(address, key_ring=key_ring))
+        for cid in ids:
+            state = await complaints.start(make_intake(complaint_id=cid, received_at=received_at.isoformat()))
+            assert not state.first_response_breached
+            assert state.deadlines.first_response_due > datetime.now(UTC)
+    stopped_at = datetime.now(UTC)
+    assert stopped_at < received_at + timedelta(hours=24), "the server stopped after the clock fell due"
+
+    async with temporal_dev_server(data_dir, port, ui_port) as address:
+        complaints = ComplaintClient(await connect_temporal(address, key_ring=key_ring))
+        if worker.poll() is not None:  # the worker may give up on a vanished server; a service would restart it
+            print(f"worker exited with {worker.returncode} while the server was down; starting another")
+            workers.start(address)
+
+        async def all_breached() -> bool:
+            try:
+                states = [await complaints.state(cid) for cid in ids]
+            except RPCError:
+                return False
+            return all(s.first_response_breached for s in states)
+
+        await eventually(all_breached, 60, "the first-response timers fire after the restart")
+        for cid in ids:
+            state = await retrying(
+                f"acknowledge {cid}",
+                lambda cid=cid: complaints.act(cid, Action.ACKNOWLEDGE, actor="agent.lan", role=Role.AGENT),
+                within=60,
+            )
+            assert state.stage is Stage.ANALYSING
+            assert state.first_responded_at is not None
+            assert "first_response_escalated" in [e.kind for e in state.timeline]
