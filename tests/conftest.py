@@ -70,6 +70,16 @@ async def pool(postgres_uri: str, request: pytest.FixtureRequest) -> AsyncIterat
         await drop_database(postgres_uri, name)
 
 
+@pytest.fixture(scope="module")
+async def module_database(postgres_uri: str, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """URI of an empty database of this test module's own (the code under test migrates it); dropped afterwards."""
+    name, uri = await create_database(postgres_uri, f"m_{request.module.__name__}")
+    try:
+        yield uri
+    finally:
+        await drop_database(postgres_uri, name)
+
+
 @pytest.fixture
 async def empty_database(postgres_uri: str, request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """URI of a new database without any schema, for tests of the migrations themselves; dropped afterwards."""

@@ -5,33 +5,19 @@ The conftest of tests/starter is not visible here; this copies the little of it 
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from fault_support import Workers
 
-from activities.database import dsn_for_database
 from starter.codec import EncryptionKey, KeyRing
 
 
 @pytest.fixture(scope="module")
-async def database_url(postgres_uri: str) -> AsyncIterator[str]:
-    """An empty database of the module's own (the worker migrates it); dropped afterwards."""
-    name = f"faults_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(postgres_uri)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield dsn_for_database(postgres_uri, name)
-    admin = await asyncpg.connect(postgres_uri)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+def database_url(module_database: str) -> str:
+    """An empty database of the module's own: the worker migrates it."""
+    return module_database
 
 
 @pytest.fixture(scope="module")

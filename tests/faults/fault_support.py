@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from samples import COMPLAINTS, clean_env
+
 from starter.codec import KeyRing
 from starter.stack import free_port
-
-COMPLAINTS = Path(sys.executable).parent / "complaints"
-_INHERITED = ("TEMPORAL_", "DATABASE_URL", "COMPLAINTS_")
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment minus anything that would point the worker at another server or data dir."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(_INHERITED)}
-    env.update(extra)
-    return env
 
 
 class Workers:

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 import pytest
 from fault_support import Workers
+from samples import make_intake
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -46,18 +47,6 @@ LIFECYCLE: list[tuple[Action, tuple[Role, str], dict[str, Any]]] = [
     (Action.SEND_RESOLUTION, AGENT, {"reply": "Đã hoàn tiền.", "channels": ["email"]}),
     (Action.CLOSE, AGENT, {"summary": "xong", "lessons_learned": "kiểm tra trùng"}),
 ]
-
-
-def make_intake(**overrides: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "customer": {"name": "Nguyễn Văn An", "phone": "0912 345 678", "email": "an@example.vn"},
-        "channel": "support_ticket",
-        "subject": "Hóa đơn tháng 10 bị tính trùng",
-        "description": "Tôi bị trừ tiền hai lần cho cùng một hóa đơn.",
-        "complaint_id": f"fault-{uuid.uuid4().hex[:12]}",
-    }
-    data.update(overrides)
-    return data
 
 
 async def retrying(what: str, call: Any, within: float = ACTION_TIMEOUT) -> Any:

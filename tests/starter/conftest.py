@@ -5,14 +5,11 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
-import asyncpg
 import pytest
-from cli_support import COMPLAINTS, clean_env
+from samples import COMPLAINTS, clean_env
 
-from activities.database import dsn_for_database
 from starter.codec import EncryptionKey, KeyRing
 from starter.stack import free_port, temporal_dev_server
 
@@ -25,20 +22,9 @@ async def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> AsyncIte
 
 
 @pytest.fixture(scope="module")
-async def database_url(postgres_uri: str) -> AsyncIterator[str]:
-    """A database of our own on the session's PostgreSQL (the worker migrates it); dropped afterwards."""
-    name = f"cli_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(postgres_uri)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield dsn_for_database(postgres_uri, name)
-    admin = await asyncpg.connect(postgres_uri)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+def database_url(module_database: str) -> str:
+    """A database of our own on the session's PostgreSQL: the worker migrates it."""
+    return module_database
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import clean_env, complaints, make_intake
+from cli_support import complaints
+from samples import clean_env, make_intake
 
 from domain.models import ACTION_DATA, Intake
 from starter.cli import EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE, run

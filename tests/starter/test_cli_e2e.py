@@ -7,7 +7,8 @@ import re
 import subprocess
 
 import pytest
-from cli_support import complaints, make_intake
+from cli_support import complaints
+from samples import make_intake
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres, pytest.mark.usefixtures("worker")]
 

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import queue
 import re
-import signal
 import stat
-import subprocess
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from cli_support import COMPLAINTS, clean_env, complaints, make_intake
+from cli_support import complaints
+from dev_process import DevProcess, kill_leftovers, processes_using
+from samples import clean_env, make_intake
 
 from starter.codec import DEV_KEY_FILE
 from starter.stack import STACK_FILE, free_port
@@ -26,77 +21,11 @@ from starter.stack import STACK_FILE, free_port
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
 
 
-class DevProcess:
-    """A running `complaints dev`, with its stdout read on a thread so a hang fails the test instead of the run."""
-
-    def __init__(
-        self, data_dir: Path, temporal_port: int, ui_port: int, metrics_port: int, web_port: int | None = None
-    ) -> None:
-        web = ["--web-port", str(web_port)] if web_port else ["--no-web"]
-        self.proc = subprocess.Popen(
-            [str(COMPLAINTS), "dev", "--data-dir", str(data_dir),
-             "--temporal-port", str(temporal_port), "--ui-port", str(ui_port), *web],
-            env=clean_env(COMPLAINTS_METRICS_ADDRESS=f"127.0.0.1:{metrics_port}"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.stderr: list[str] = []
-        threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines.put), daemon=True).start()
-        threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr.append), daemon=True).start()
-
-    @staticmethod
-    def _pump(stream: Any, sink: Any) -> None:
-        for line in stream:
-            sink(line)
-
-    def addresses(self, timeout: float = 60) -> dict[str, Any]:
-        """The JSON object `complaints dev` prints once everything is up."""
-        text = ""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                text += self.lines.get(timeout=0.2)
-            except queue.Empty:
-                if self.proc.poll() is None and time.monotonic() < deadline:
-                    continue
-                raise AssertionError(f"no addresses printed; stderr:\n{''.join(self.stderr)}") from None
-            try:
-                parsed: dict[str, Any] = json.loads(text)
-                return parsed
-            except json.JSONDecodeError:
-                continue
-
-    def interrupt(self) -> int:
-        """Ctrl-C, and the exit status once everything has stopped."""
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            return self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise AssertionError(f"complaints dev did not stop; stderr:\n{''.join(self.stderr)}") from None
-
-
-def processes_using(path: Path) -> list[str]:
-    """Command lines of live processes that mention `path`: the dev server, the postmaster, `complaints dev`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(path) in cmdline:
-            found.append(f"{entry.name}: {cmdline}")
-    return found
-
-
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "data"
     yield path
-    for line in processes_using(path):  # never leave servers behind, even when the test failed
-        os.kill(int(line.split(":", 1)[0]), signal.SIGKILL)
+    kill_leftovers(path)
 
 
 def test_dev_starts_serves_stops_and_keeps_the_data(data_dir: Path) -> None:

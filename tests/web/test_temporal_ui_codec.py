@@ -12,35 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import queue
-import signal
 import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from web_support import ARTIFACTS
+from dev_process import DevProcess, kill_leftovers
+from samples import COMPLAINTS, clean_env
+from web_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
 from starter.stack import free_port
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-COMPLAINTS = Path(sys.executable).parent / "complaints"
 CUSTOMER = "Nguyễn Văn An"
 PHONE = "0912 345 678"
 
@@ -59,85 +43,15 @@ if CHROMIUM.exists():
     expect.set_options(timeout=30_000)
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """This environment minus anything that would point `complaints` at another server, database or data dir."""
-    inherited = ("TEMPORAL_", "DATABASE_URL", "COMPLAINTS_")
-    return {**{key: value for key, value in os.environ.items() if not key.startswith(inherited)}, **extra}
-
-
-class Dev:
-    """A running `complaints dev` on free ports; its stdout read on a thread so a hang fails instead of hanging."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.temporal_port, self.ui_port, self.web_port = free_port(), free_port(), free_port()
-        self.proc = subprocess.Popen(
-            [str(COMPLAINTS), "dev", "--data-dir", str(data_dir), "--temporal-port", str(self.temporal_port),
-             "--ui-port", str(self.ui_port), "--web-port", str(self.web_port)],
-            env=clean_env(COMPLAINTS_METRICS_ADDRESS=f"127.0.0.1:{free_port()}"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.stderr: list[str] = []
-        threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines.put), daemon=True).start()
-        threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr.append), daemon=True).start()
-
-    @staticmethod
-    def _pump(stream: Any, sink: Any) -> None:
-        for line in stream:
-            sink(line)
-
-    def addresses(self, timeout: float = 90) -> dict[str, Any]:
-        text = ""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                text += self.lines.get(timeout=0.2)
-            except queue.Empty:
-                if self.proc.poll() is None and time.monotonic() < deadline:
-                    continue
-                raise AssertionError(f"no addresses printed; stderr:\n{''.join(self.stderr)}") from None
-            try:
-                parsed: dict[str, Any] = json.loads(text)
-                return parsed
-            except json.JSONDecodeError:
-                continue
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
-
-def _leftovers(path: Path) -> list[int]:
-    """Pids of live processes whose command line names `path` (the dev server, the postmaster)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(path) in cmdline:
-            found.append(int(entry.name))
-    return found
-
-
 @pytest.fixture
-def dev(tmp_path: Path) -> Iterator[Dev]:
+def dev(tmp_path: Path) -> Iterator[DevProcess]:
     data_dir = tmp_path / "data"
-    running = Dev(data_dir)
+    running = DevProcess(data_dir, free_port(), free_port(), free_port(), free_port())
     try:
         yield running
     finally:
-        running.stop()
-        for pid in _leftovers(data_dir):  # never leave servers behind, even when the test failed
-            os.kill(pid, signal.SIGKILL)
+        running.interrupt()
+        kill_leftovers(data_dir)
 
 
 @pytest.fixture
@@ -163,7 +77,7 @@ async def ui_context(browser: Browser, ui: str, codec_endpoint: str) -> BrowserC
 
 
 async def test_a_signed_in_manager_reads_the_complaint_decoded_in_the_temporal_ui(
-    dev: Dev, browser: Browser, tmp_path: Path
+    dev: DevProcess, browser: Browser, tmp_path: Path
 ) -> None:
     addresses = await asyncio.to_thread(dev.addresses)
     ui, web = addresses["temporal_ui"], addresses["web"]

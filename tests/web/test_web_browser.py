@@ -8,27 +8,15 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from samples import make_intake
 from starlette.applications import Starlette
-from web_support import ARTIFACTS, PASSWORD, service_intake
+from web_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PASSWORD
 
 from starter.client import ComplaintClient
 from starter.stack import free_port
 from web.server import serve
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = [
     pytest.mark.browser,
@@ -112,10 +100,10 @@ async def test_a_complaint_from_intake_to_close_in_the_browser(
     # Other complaints in the inbox: one long overdue (a letter received 30 days ago), one near its first response.
     now = datetime.now(UTC)
     await complaints.start(
-        service_intake(channel="letter", subject="Thư khiếu nại cước roaming", received_at=now - timedelta(days=30))
+        make_intake(channel="letter", subject="Thư khiếu nại cước roaming", received_at=now - timedelta(days=30))
     )
     await complaints.start(
-        service_intake(channel="phone", subject="Không gửi được tin nhắn", received_at=now - timedelta(hours=21))
+        make_intake(channel="phone", subject="Không gửi được tin nhắn", received_at=now - timedelta(hours=21))
     )
 
     agent = await open_signed_in(browser, base_url, staff["agent"])

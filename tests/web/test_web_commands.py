@@ -6,16 +6,12 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.database import dsn_for_database
 from starter.stack import free_port
 from web.commands import create_user, run_web
 from web.settings import WebSettings
@@ -25,20 +21,9 @@ pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
 
 
 @pytest.fixture
-async def database_url(postgres_uri: str) -> AsyncIterator[str]:
+def database_url(empty_database: str) -> str:
     """A new, empty database: `run_web` and `create_user` migrate it themselves."""
-    name = f"webcmd_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(postgres_uri)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield dsn_for_database(postgres_uri, name)
-    admin = await asyncpg.connect(postgres_uri)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    return empty_database
 
 
 async def test_run_web_serves_with_dev_accounts_until_stopped(

@@ -88,18 +88,18 @@ async def act(
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
-
-def service_intake(**overrides: Any) -> dict[str, Any]:
-    """An intake as another service sends it through the client SDK (for complaints the form did not take)."""
-    data: dict[str, Any] = {
-        "customer": {"name": "Phạm Quốc Bảo", "phone": "0903 111 222", "email": "bao.pham@example.vn"},
-        "channel": "email",
-        "subject": "Mạng chập chờn buổi tối",
-        "description": "Từ 20 giờ đến 23 giờ mạng rớt liên tục.",
-        "complaint_id": uuid.uuid4().hex,
-    }
-    data.update(overrides)
-    return data
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+"""Debian's Chromium, as the machine's probe starts it: nothing downloaded, no background connections."""
 
 
 SEED_SQL = """

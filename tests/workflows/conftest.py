@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from samples import make_intake
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from workflow_support import TEST_DATA_CONVERTER
@@ -68,19 +69,6 @@ async def complaints(time_env: WorkflowEnvironment, records: ComplaintRecords) -
 def intake() -> Any:
     """A valid intake as a service would send it, with a fresh complaint id; keyword arguments override fields."""
     return make_intake
-
-
-def make_intake(**overrides: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "customer": {"name": "Trần Thị Bích", "phone": "0912345678", "email": "bich@example.vn"},
-        "channel": "email",
-        "subject": "Máy chủ VPS mất kết nối",
-        "description": "VPS của tôi không truy cập được từ 8 giờ sáng nay.",
-        "service": "VPS",
-        "complaint_id": uuid.uuid4().hex,
-    }
-    data.update(overrides)
-    return data
 
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
