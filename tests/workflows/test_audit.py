@@ -11,22 +11,13 @@ from typing import Any
 import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
-from workflow_support import TEST_KEY_RING
+from workflow_support import TEST_KEY_RING, eventually
 
-from domain.models import Action, ActionRequest, ComplaintState, Door, EscalationLevel, Role, Stage
+from domain.models import Action, ActionRequest, Door, EscalationLevel, Role, Stage
 from starter.cli import run
 from starter.client import ComplaintClient
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
-
-
-async def until(complaints: ComplaintClient, cid: str, check: Any) -> ComplaintState:
-    for _ in range(100):
-        state = await complaints.state(cid)
-        if check(state):
-            return state
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never reached: {[e.kind for e in state.timeline]}")
 
 
 async def test_every_door_is_recorded_and_the_timeline_cannot_be_edited(
@@ -43,7 +34,7 @@ async def test_every_door_is_recorded_and_the_timeline_cannot_be_edited(
 
     # timer: nobody answered within 24 hours
     await time_env.sleep(timedelta(hours=25))
-    await until(complaints, cid, lambda s: s.escalation_level is EscalationLevel.SUPERVISOR)
+    await eventually(complaints, cid, lambda s: s.escalation_level is EscalationLevel.SUPERVISOR)
 
     # web: the web form acts through the same client, naming its door
     await complaints.act(cid, Action.ACKNOWLEDGE, actor="agent.web", role=Role.AGENT, door=Door.WEB)
@@ -85,7 +76,7 @@ async def test_every_door_is_recorded_and_the_timeline_cannot_be_edited(
             data={"cause": "switch hỏng", "company_at_fault": False},
         ),
     )
-    state = await until(complaints, cid, lambda s: s.stage is Stage.CAUSE_IDENTIFIED)
+    state = await eventually(complaints, cid, lambda s: s.stage is Stage.CAUSE_IDENTIFIED)
 
     expected = [
         ("received", "agent.intake", "agent", "intake"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,10 +12,11 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
+from workflow_support import assert_record_matches, eventually
 
 from activities.records import ComplaintRecords
 from domain.lifecycle import next_clock
-from domain.models import Action, ActionRequest, ComplaintState, EscalationLevel, IntakeError, Role, Stage
+from domain.models import Action, ActionRequest, EscalationLevel, IntakeError, Role, Stage
 from starter.client import ActionFailed, ComplaintClient
 from workflows.visibility import CASE_NUMBER, SLA_BREACHED, STAGE
 
@@ -24,39 +24,6 @@ pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
 
 AGENT = {"actor": "agent.lan", "role": Role.AGENT}
 MANAGER = {"actor": "manager.hung", "role": Role.MANAGER}
-
-
-async def eventually(complaints: ComplaintClient, cid: str, check: Callable[[ComplaintState], bool]) -> ComplaintState:
-    """Signals are fire-and-forget: wait (bounded) until the workflow has applied one."""
-    for _ in range(100):
-        state = await complaints.state(cid)
-        if check(state):
-            return state
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never reached; last state {state.stage} {[e.kind for e in state.timeline]}")
-
-
-async def assert_record_matches(pool: asyncpg.Pool, state: ComplaintState) -> None:
-    """The Postgres snapshot and timeline say what the workflow says, each event exactly once."""
-    row = await pool.fetchrow(
-        "SELECT stage, department, cycle, last_seq, case_number, resolution_due FROM complaints"
-        " WHERE complaint_id = $1",
-        state.complaint_id,
-    )
-    assert row is not None
-    assert row["stage"] == state.stage.value
-    assert row["department"] == state.department
-    assert row["cycle"] == state.cycle
-    assert row["case_number"] == state.case_number
-    assert row["last_seq"] == len(state.timeline)
-    assert row["resolution_due"] == state.deadlines.resolution_due
-    kinds = [
-        r["kind"]
-        for r in await pool.fetch(
-            "SELECT kind FROM complaint_events WHERE complaint_id = $1 ORDER BY seq", state.complaint_id
-        )
-    ]
-    assert kinds == [e.kind for e in state.timeline]
 
 
 async def test_full_lifecycle(intake: Any, complaints: ComplaintClient, pool: asyncpg.Pool, keep_history: Any) -> None:

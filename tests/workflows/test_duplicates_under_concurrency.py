@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from workflow_support import eventually
 
 from domain.models import Action, ActionRequest, Role, Stage
 from starter.client import ComplaintClient
@@ -45,11 +46,9 @@ async def test_twenty_identical_starts_signals_and_updates_apply_once(
     ]
     await asyncio.gather(*notes)
 
-    for _ in range(100):
-        state = await complaints.state(cid)
-        if state.stage is Stage.ANALYSING and state.timeline[-1].kind == "add_note":
-            break
-        await asyncio.sleep(0.05)
+    state = await eventually(
+        complaints, cid, lambda s: s.stage is Stage.ANALYSING and s.timeline[-1].kind == "add_note"
+    )
     kinds = [e.kind for e in state.timeline]
     assert kinds == ["received", "acknowledge", "request_info", "customer_info_received", "add_note"]
 

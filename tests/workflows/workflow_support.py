@@ -3,17 +3,20 @@ codec, and every payload in it."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import asyncpg
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.records import ComplaintRecords, Connection
-from domain.models import Transition
+from domain.models import ComplaintState, Transition
+from starter.client import ComplaintClient
 from starter.codec import EncryptionKey, KeyRing, complaints_data_converter
 
 TEST_KEY = EncryptionKey("test-1", base64.b64decode("dGhpcyBpcyB0aGUgdGVzdCBrZXkgb2YgMzIgYnl0ZXM="))
@@ -75,3 +78,36 @@ class StumblingRecords(ComplaintRecords):
             customer = state.intake.customer
             raise RuntimeError(f"could not store the note for {customer.email} / {customer.phone}")
         return await super()._persist(conn, workflow_id, transition)
+
+
+async def eventually(complaints: ComplaintClient, cid: str, check: Callable[[ComplaintState], bool]) -> ComplaintState:
+    """Signals are fire-and-forget: wait (bounded) until the workflow has applied one."""
+    for _ in range(100):
+        state = await complaints.state(cid)
+        if check(state):
+            return state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never reached; last state {state.stage} {[e.kind for e in state.timeline]}")
+
+
+async def assert_record_matches(pool: asyncpg.Pool, state: ComplaintState) -> None:
+    """The Postgres snapshot and timeline say what the workflow says, each event exactly once."""
+    row = await pool.fetchrow(
+        "SELECT stage, department, cycle, last_seq, case_number, resolution_due FROM complaints"
+        " WHERE complaint_id = $1",
+        state.complaint_id,
+    )
+    assert row is not None
+    assert row["stage"] == state.stage.value
+    assert row["department"] == state.department
+    assert row["cycle"] == state.cycle
+    assert row["case_number"] == state.case_number
+    assert row["last_seq"] == len(state.timeline)
+    assert row["resolution_due"] == state.deadlines.resolution_due
+    kinds = [
+        r["kind"]
+        for r in await pool.fetch(
+            "SELECT kind FROM complaint_events WHERE complaint_id = $1 ORDER BY seq", state.complaint_id
+        )
+    ]
+    assert kinds == [e.kind for e in state.timeline]
