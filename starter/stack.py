@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -193,12 +193,16 @@ async def temporal_dev_server(
     *,
     host: str = "127.0.0.1",
     codec_endpoint: str | None = None,
+    dynamic_config: Mapping[str, str] | None = None,
 ) -> AsyncIterator[str]:
     """Run `temporal server start-dev` on a SQLite file in `data_dir`, Web UI on `ui_port`; yield its address.
 
     `codec_endpoint` (`http://localhost:8000/codec` when the web form runs) is the UI's remote codec: a manager or
     admin signed in on the web form sees payloads decrypted there, once "Include cross-origin credentials" is on in
     the UI's codec settings (the dev server has no flag for it; the UI keeps it in the browser's localStorage).
+
+    `dynamic_config` sets server limits (`--dynamic-config-value KEY=VALUE`), for drills that need, say, an early
+    continue-as-new suggestion; values are JSON (`"400"`, `"true"`).
 
     Port 0 picks a free port. The server runs in its own session so a Ctrl-C in the terminal reaches only us, and
     we stop it after the worker: otherwise the worker would watch its server vanish under it.
@@ -225,6 +229,8 @@ async def temporal_dev_server(
     ]  # fmt: skip
     if codec_endpoint:
         args += ["--ui-codec-endpoint", codec_endpoint]
+    for key, value in (dynamic_config or {}).items():
+        args += ["--dynamic-config-value", f"{key}={value}"]
     started = time.monotonic()
     with log_file.open("ab") as log_out:
         proc = await asyncio.create_subprocess_exec(

@@ -50,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
 FIRST_RESPONSE_REMINDER = "first-response-reminder"
 """Patch id of the reminder added after complaints were already in flight (see tests/workflows/test_replay.py)."""
 
-RECORD_TIMEOUT = timedelta(seconds=30)
+RECORD_TIMEOUT = timedelta(seconds=10)
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 """Records retry without limit: a complaint must never be lost because Postgres was away for a while."""
 
