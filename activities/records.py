@@ -201,14 +201,9 @@ def _build_environment() -> Environment:
 _TEMPLATES = _build_environment()
 
 
-def _last_event_data(state: ComplaintState, kind: str) -> dict[str, Any] | None:
-    for event in reversed(state.timeline):
-        if event.kind == kind and event.cycle == state.cycle:
-            return event.data
-    return None
-
-
-def _context(state: ComplaintState, event: TimelineEvent, settings: NotificationSettings) -> dict[str, Any]:
+def _context(
+    state: ComplaintState, event: TimelineEvent, settings: NotificationSettings, info_request: dict[str, Any] | None
+) -> dict[str, Any]:
     return {
         "complaint": state,
         "intake": state.intake,
@@ -216,16 +211,21 @@ def _context(state: ComplaintState, event: TimelineEvent, settings: Notification
         "event": event,
         "data": event.data,
         "company_name": settings.company_name,
-        "info_request": _last_event_data(state, Action.REQUEST_INFO.value),
+        "info_request": info_request,
     }
 
 
 def render_message(
-    notification: Notification, state: ComplaintState, event: TimelineEvent, settings: NotificationSettings
+    notification: Notification,
+    state: ComplaintState,
+    event: TimelineEvent,
+    settings: NotificationSettings,
+    info_request: dict[str, Any] | None = None,
 ) -> tuple[str, str]:
-    """(subject, body) of one notification, from `templates/messages/<template>.txt`."""
+    """(subject, body) of one notification, from `templates/messages/<template>.txt`. `info_request` is the data
+    of the cycle's latest information request, which reminders repeat."""
     template = _TEMPLATES.get_template(f"messages/{notification.template}.txt")
-    context = _context(state, event, settings)
+    context = _context(state, event, settings, info_request)
     context["department"] = notification.department or state.department
     if notification.recipient is Recipient.CUSTOMER:
         context["customer"] = state.intake.customer
@@ -236,11 +236,15 @@ def render_message(
 
 
 def render_document(
-    kind: DocumentKind, state: ComplaintState, event: TimelineEvent, settings: NotificationSettings
+    kind: DocumentKind,
+    state: ComplaintState,
+    event: TimelineEvent,
+    settings: NotificationSettings,
+    info_request: dict[str, Any] | None = None,
 ) -> tuple[str, str]:
     """(title, HTML) of one document, from `templates/documents/<kind>.html`."""
     title = DOCUMENT_TITLES[kind]
-    context = _context(state, event, settings)
+    context = _context(state, event, settings, info_request)
     context["title"] = title
     context["customer"] = state.intake.customer
     return title, _TEMPLATES.get_template(f"documents/{kind.value}.html").render(context)
@@ -312,6 +316,11 @@ resolution_due, resolution_due_date, first_response_breached, resolution_breache
 """
 
 
+_SELECT_EVENTS = (
+    "SELECT seq, at, kind, actor, role, door, cycle, summary, data FROM complaint_events WHERE complaint_id = $1"
+)
+
+
 class ComplaintRecords:
     """The record-keeping activities, plus the reads that lists, the command line and the inbox need."""
 
@@ -349,7 +358,9 @@ class ComplaintRecords:
             if row is not None:
                 stored = ComplaintState.model_validate(row["state"])
                 bound.info("complaint already registered", case_number=stored.case_number, last_seq=row["last_seq"])
-                return _as_registered(stored)
+                latest = await conn.fetchrow(_SELECT_EVENTS + " AND seq = $2", request.complaint_id, row["last_seq"])
+                assert latest is not None, "the snapshot and its latest event are written in one transaction"
+                return _as_registered(stored, TimelineEvent.model_validate(dict(latest)))
             number = await conn.fetchval("SELECT nextval('complaint_case_number_seq')")
             case_number = format_case_number(request.received_at, int(number))
             transition = start_state(
@@ -377,8 +388,10 @@ class ComplaintRecords:
     # ---- writing ----
 
     async def _persist(self, conn: Connection, workflow_id: str, transition: Transition) -> bool:
-        """Write one transition; False when an earlier attempt already did."""
-        state, event = transition.state, transition.event
+        """Write one transition; False when an earlier attempt already did.
+
+        The snapshot is the state without its history: the events table is the timeline."""
+        state, event = transition.state.without_history(), transition.event
         bound = _bound_log(state.complaint_id)
         deadlines = state.deadlines
         await conn.execute(
@@ -420,11 +433,14 @@ class ComplaintRecords:
             # Recorded by an earlier attempt in the same transaction as its messages and documents.
             bound.info("transition already recorded", seq=event.seq, kind=event.kind)
             return False
+        info_request = (
+            await self._info_request(conn, state) if transition.notifications or transition.documents else None
+        )
         for notification in transition.notifications:
-            await self._queue(conn, notification, state, event)
+            await self._queue(conn, notification, state, event, info_request)
         filed: list[str] = []
         for kind in transition.documents:
-            title, body = render_document(kind, state, event, self._settings)
+            title, body = render_document(kind, state, event, self._settings, info_request)
             if await conn.fetchval(
                 _INSERT_DOCUMENT, state.complaint_id, kind.value, event.cycle, event.seq, title, body
             ):
@@ -441,15 +457,32 @@ class ComplaintRecords:
         )
         return True
 
+    @staticmethod
+    async def _info_request(conn: Connection, state: ComplaintState) -> dict[str, Any] | None:
+        """The data of this cycle's latest information request (the event being written included)."""
+        data: dict[str, Any] | None = await conn.fetchval(
+            "SELECT data FROM complaint_events WHERE complaint_id = $1 AND kind = $2 AND cycle = $3 "
+            "ORDER BY seq DESC LIMIT 1",
+            state.complaint_id,
+            Action.REQUEST_INFO.value,
+            state.cycle,
+        )
+        return data
+
     async def _queue(
-        self, conn: Connection, notification: Notification, state: ComplaintState, event: TimelineEvent
+        self,
+        conn: Connection,
+        notification: Notification,
+        state: ComplaintState,
+        event: TimelineEvent,
+        info_request: dict[str, Any] | None,
     ) -> None:
         if notification.recipient is Recipient.CUSTOMER:
             medium, address = customer_contact(state.intake.customer)
         else:
             department = notification.department or state.department
             medium, address = "email", self._settings.staff_address(notification.recipient, department)
-        subject, body = render_message(notification, state, event, self._settings)
+        subject, body = render_message(notification, state, event, self._settings, info_request)
         await conn.execute(
             _INSERT_OUTBOX,
             state.complaint_id,
@@ -527,11 +560,7 @@ class ComplaintRecords:
     async def timeline(self, complaint_id: str) -> list[TimelineEvent]:
         """The recorded history, oldest first."""
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT seq, at, kind, actor, role, door, cycle, summary, data FROM complaint_events "
-                "WHERE complaint_id = $1 ORDER BY seq",
-                complaint_id,
-            )
+            rows = await conn.fetch(_SELECT_EVENTS + " ORDER BY seq", complaint_id)
         return [TimelineEvent.model_validate(dict(row)) for row in rows]
 
     async def documents(self, complaint_id: str) -> list[dict[str, Any]]:
@@ -556,10 +585,11 @@ class ComplaintRecords:
         return [dict(row) for row in rows]
 
 
-def _as_registered(stored: ComplaintState) -> Transition:
+def _as_registered(stored: ComplaintState, latest: TimelineEvent) -> Transition:
     """What `register_complaint` returns for a complaint already on record (see its docstring)."""
-    if len(stored.timeline) == 1:
-        first = stored.timeline[0]
+    if latest.seq == 1:
         clocks = CycleClocks(deadlines=stored.deadlines, working_days=stored.working_days)
-        return start_state(stored.complaint_id, stored.case_number, stored.intake, stored.received_at, clocks, first.at)
-    return Transition(state=stored, event=stored.timeline[-1])
+        return start_state(
+            stored.complaint_id, stored.case_number, stored.intake, stored.received_at, clocks, latest.at
+        )
+    return Transition(state=stored.model_copy(update={"timeline": [latest], "last_seq": latest.seq}), event=latest)

@@ -170,7 +170,7 @@ def start_state(
     )
     actor, role = (intake.taken_by, Role.AGENT) if intake.taken_by else ("intake", Role.SYSTEM)
     event = _event(state, now, "received", actor, role, "intake", f"received by {intake.channel.value}")
-    state.timeline.append(event)
+    _append(state, event)
     documents = [] if intake.settled_on_the_spot else [DocumentKind.RECEIPT_FORM]
     return Transition(state=state, event=event, documents=documents)
 
@@ -260,7 +260,7 @@ def apply_action(
     event = _event(
         new, now, action.value, request.actor, request.role, request.door.value, summary, data.model_dump(mode="json")
     )
-    new.timeline.append(event)
+    _append(new, event)
     new.applied_requests.append(request.request_id)
     return Transition(state=new, event=event, notifications=notifications, documents=documents)
 
@@ -291,7 +291,7 @@ def absorb_duplicate(
         summary,
         {"duplicate_complaint_id": duplicate_id, "received_at": duplicate_received_at.isoformat()},
     )
-    new.timeline.append(event)
+    _append(new, event)
     return Transition(state=new, event=event)
 
 
@@ -379,7 +379,7 @@ def apply_clock(state: ComplaintState, clock: ClockEvent, now: datetime) -> Tran
     else:
         raise ValueError(f"{clock.value} is not a transition")
     event = _event(new, now, clock.value, "clock", Role.SYSTEM, "timer", summary)
-    new.timeline.append(event)
+    _append(new, event)
     return Transition(state=new, event=event, notifications=notifications)
 
 
@@ -432,7 +432,7 @@ def _event(
     data: dict[str, object] | None = None,
 ) -> TimelineEvent:
     return TimelineEvent(
-        seq=len(state.timeline) + 1,
+        seq=state.last_seq + 1,
         at=now,
         kind=kind,
         actor=actor,
@@ -442,6 +442,13 @@ def _event(
         summary=summary,
         data=data or {},
     )
+
+
+def _append(state: ComplaintState, event: TimelineEvent) -> None:
+    """Add the event, keeping only the latest `POLICY.timeline_kept` in the state (the record keeps them all)."""
+    state.timeline.append(event)
+    del state.timeline[: -POLICY.timeline_kept]
+    state.last_seq = event.seq
 
 
 def is_final(state: ComplaintState) -> bool:

@@ -396,11 +396,28 @@ class ComplaintState(Strict):
     merged_into: str | None = None
     duplicates: list[str] = Field(default_factory=list)
     timeline: list[TimelineEvent] = Field(default_factory=list)
+    """The latest events (at most `POLICY.timeline_kept`): the whole history is the record's (`complaint_events`),
+    so a complaint that collects thousands of notes keeps its state, and its workflow history, bounded."""
+    last_seq: int = 0
+    """Position of the latest event: the next one's `seq` is this plus one, however much of the timeline is kept."""
     applied_requests: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _last_seq_from_timeline(self) -> ComplaintState:
+        """States recorded before `last_seq` existed carry their whole timeline: take the position from it."""
+        if self.timeline and self.last_seq < self.timeline[-1].seq:
+            self.last_seq = self.timeline[-1].seq
+        return self
 
     @property
     def open(self) -> bool:
         return self.stage not in FINAL_STAGES and self.stage is not Stage.CLOSED
+
+    def without_history(self) -> ComplaintState:
+        """The state without its timeline and request ids: what activity inputs, update results and the Postgres
+        snapshot carry. Each of those lands in the workflow history, so carrying the history in them would make
+        it grow with the square of the number of events."""
+        return self.model_copy(update={"timeline": [], "applied_requests": []})
 
 
 class Recipient(StrEnum):

@@ -18,6 +18,8 @@ class Policy:
     max_approval_reminders: int = 5
     reopen_window: timedelta = timedelta(days=30)
     """How long a closed complaint can still be reopened by the customer's dispute before its run ends."""
+    timeline_kept: int = 100
+    """Events the workflow keeps in memory (and carries across continue-as-new); the record keeps them all."""
 
 
 POLICY = Policy()

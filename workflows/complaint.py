@@ -140,6 +140,7 @@ class ComplaintWorkflow:
 
     def _action_handlers(self, action: Action) -> tuple[Any, Any]:
         async def handle(request: ActionRequest) -> ComplaintState:
+            """Answers with the new state without its history: the `timeline` query and the record have that."""
             return await self._act(action, request)
 
         def validate(request: ActionRequest) -> None:
@@ -167,7 +168,7 @@ class ComplaintWorkflow:
         async with self._lock:
             state = self._current()
             if is_repeat(state, request):
-                return state
+                return state.without_history()
             try:
                 check_action(state, action, request)
             except ActionRejected as exc:
@@ -180,7 +181,7 @@ class ComplaintWorkflow:
                 await self._tell_primary(MergeInto.model_validate(request.data).primary_complaint_id, request)
             transition = apply_action(state, action, request, now, new_cycle)
             await self._record(transition)
-            return transition.state
+            return transition.state.without_history()
 
     @workflow.signal(name="absorb_duplicate")
     async def absorb_duplicate(self, notice: MergeNotice) -> None:
@@ -225,6 +226,7 @@ class ComplaintWorkflow:
 
     @workflow.query
     def timeline(self) -> list[TimelineEvent]:
+        """The latest events (`POLICY.timeline_kept`); the whole history is the record's `complaint_events`."""
         return self._current().timeline
 
     @workflow.query
@@ -235,7 +237,7 @@ class ComplaintWorkflow:
     async def registered(self) -> ComplaintState:
         """Returns once the complaint is received (case number, deadlines): what a caller starting it waits for."""
         await workflow.wait_condition(lambda: self._received)
-        return self._current()
+        return self._current().without_history()
 
     # ---- the shell around the activities ----
 
@@ -248,10 +250,15 @@ class ComplaintWorkflow:
         )
 
     async def _record(self, transition: Transition) -> None:
-        """Persist first, then take the state: the record never lags behind what a caller was told."""
+        """Persist first, then take the state: the record never lags behind what a caller was told.
+
+        The activity gets the state without its history: the event it appends is the transition's own."""
         await workflow.execute_activity_method(
             ComplaintRecords.record_transition,
-            TransitionRecord(workflow_id=workflow.info().workflow_id, transition=transition),
+            TransitionRecord(
+                workflow_id=workflow.info().workflow_id,
+                transition=transition.model_copy(update={"state": transition.state.without_history()}),
+            ),
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RECORD_RETRY,
         )

@@ -33,6 +33,7 @@ from domain.models import (
     Role,
     Stage,
 )
+from domain.policy import POLICY
 
 CALENDAR = WorkingCalendar()
 RECEIVED = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Mon 2 Mar 2026, 08:00 local: due Mon 30 Mar
@@ -102,6 +103,25 @@ def test_full_path_to_close() -> None:
     s = act(transition.state, Action.CLOSE, summary="ok", lessons_learned="monitor disks")
     assert s.stage is Stage.CLOSED and s.lessons_learned == "monitor disks"
     assert [e.seq for e in s.timeline] == list(range(1, len(s.timeline) + 1))
+
+
+def test_thousands_of_notes_keep_the_state_bounded() -> None:
+    """The state keeps the latest events only (the record has them all); positions keep counting."""
+    s = new_complaint()
+    for n in range(2_000):
+        s = apply_action(s, Action.ADD_NOTE, req(text=f"ghi chú {n}"), RECEIVED + timedelta(minutes=n)).state
+    assert s.last_seq == 2_001
+    assert [e.seq for e in s.timeline] == list(range(2_002 - POLICY.timeline_kept, 2_002))
+    assert s.without_history().timeline == [] and s.without_history().last_seq == 2_001
+    assert len(s.without_history().model_dump_json()) < 10_000
+    assert ComplaintState.model_validate(s.model_dump(mode="json")) == s
+
+
+def test_a_state_recorded_before_last_seq_takes_it_from_its_timeline() -> None:
+    s = act(new_complaint(), Action.ACKNOWLEDGE)
+    recorded = s.model_dump(mode="json")
+    del recorded["last_seq"]
+    assert ComplaintState.model_validate(recorded).last_seq == 2
 
 
 def test_rejected_plan_goes_back_for_a_new_one() -> None:

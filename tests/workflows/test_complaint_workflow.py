@@ -64,7 +64,9 @@ async def test_full_lifecycle(intake: Any, complaints: ComplaintClient, pool: as
     await complaints.act(cid, Action.MANAGER_APPROVAL, **MANAGER, data={"approved": True, "comment": "đồng ý"})
     await complaints.act(cid, Action.SEND_RESOLUTION, **AGENT, data={"reply": "Đã thay switch.", "channels": ["email"]})
     await complaints.act(cid, Action.REPORT_FOLLOWUP, **AGENT, data={"fault": "chậm DNS"})
-    state = await complaints.act(cid, Action.CLOSE, **AGENT, data={"summary": "xong", "lessons_learned": "dự phòng"})
+    answer = await complaints.act(cid, Action.CLOSE, **AGENT, data={"summary": "xong", "lessons_learned": "dự phòng"})
+    state = await complaints.state(cid)
+    assert answer == state.without_history(), "an update answers with the state, its history left to the record"
 
     assert state.stage is Stage.CLOSED
     assert [e.kind for e in state.timeline] == [
@@ -211,7 +213,8 @@ async def test_duplicate_requests_apply_once(intake: Any, complaints: ComplaintC
     for _ in range(3):
         await complaints.signal(cid, Action.CUSTOMER_INFO_RECEIVED, info)
     await eventually(complaints, cid, lambda s: s.stage is Stage.ANALYSING)
-    state = await complaints.act(cid, Action.ADD_NOTE, **AGENT, data={"text": "đã gọi lại"})
+    await complaints.act(cid, Action.ADD_NOTE, **AGENT, data={"text": "đã gọi lại"})
+    state = await complaints.state(cid)
     assert [e.kind for e in state.timeline] == [
         "received",
         "acknowledge",
@@ -339,7 +342,7 @@ async def test_settled_on_the_spot_gets_a_resolution_record_not_a_receipt_form(
         )
     )
     assert started.stage is Stage.ANSWERED
-    state = started
+    state = await complaints.state(started.complaint_id)
     assert [(e.kind, e.actor) for e in state.timeline] == [
         ("received", "agent.lan"),
         ("resolve_on_first_contact", "agent.lan"),

@@ -225,7 +225,8 @@ async def test_an_activity_failure_is_not_clear_text(
     revealed = await decoded_bytes(CODEC, [failure.encoded_attributes])
     assert b"could not store the note for bich@example.vn" in revealed
     assert b"_persist" in revealed  # the stack trace went into the ciphertext too
-    assert (await acting).timeline[-1].kind == "add_note"
+    assert (await acting).last_seq == 2
+    assert (await complaints.state(cid)).timeline[-1].kind == "add_note"
 
 
 async def _last_activity_failure(raw: Client, cid: str) -> Failure | None:

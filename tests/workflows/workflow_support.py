@@ -93,7 +93,7 @@ async def eventually(complaints: ComplaintClient, cid: str, check: Callable[[Com
 async def assert_record_matches(pool: asyncpg.Pool, state: ComplaintState) -> None:
     """The Postgres snapshot and timeline say what the workflow says, each event exactly once."""
     row = await pool.fetchrow(
-        "SELECT stage, department, cycle, last_seq, case_number, resolution_due FROM complaints"
+        "SELECT stage, department, cycle, last_seq, case_number, resolution_due, state FROM complaints"
         " WHERE complaint_id = $1",
         state.complaint_id,
     )
@@ -102,12 +102,14 @@ async def assert_record_matches(pool: asyncpg.Pool, state: ComplaintState) -> No
     assert row["department"] == state.department
     assert row["cycle"] == state.cycle
     assert row["case_number"] == state.case_number
-    assert row["last_seq"] == len(state.timeline)
+    assert row["last_seq"] == state.last_seq
     assert row["resolution_due"] == state.deadlines.resolution_due
+    assert ComplaintState.model_validate(row["state"]) == state.without_history()
     kinds = [
         r["kind"]
         for r in await pool.fetch(
             "SELECT kind FROM complaint_events WHERE complaint_id = $1 ORDER BY seq", state.complaint_id
         )
     ]
-    assert kinds == [e.kind for e in state.timeline]
+    assert len(kinds) == state.last_seq, "each event recorded exactly once"
+    assert kinds[len(kinds) - len(state.timeline) :] == [e.kind for e in state.timeline]
