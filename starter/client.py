@@ -6,6 +6,7 @@ way everywhere and a complaint id always maps to the same workflow id.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -27,10 +28,13 @@ from domain.models import (
     Role,
     check_received_at,
 )
-from workflows.complaint import ComplaintWorkflow
+from workflows.complaint import MOVING, ComplaintWorkflow
 from workflows.visibility import start_attributes, static_summary
 
 DEFAULT_TASK_QUEUE = "complaints"
+MOVING_PAUSE = 0.2
+MOVING_RETRIES = 100
+"""An action refused while its complaint continues as new is sent again (same request id), for up to ~20 s."""
 
 
 class ActionFailed(Exception):
@@ -112,19 +116,26 @@ class ComplaintClient:
         request = ActionRequest(
             request_id=request_id or uuid.uuid4().hex, actor=actor, role=Role(role), data=data or {}, door=door
         )
-        try:
-            state: ComplaintState = await self.handle(complaint_id).execute_update(
-                action.value, request, id=request.request_id, result_type=ComplaintState
-            )
-            return state
-        except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
-            reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            raise ActionFailed(action.value, reason) from None
-        except RPCError as exc:
-            if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-                raise ActionFailed(action.value, f"complaint {complaint_id} is not open (unknown or ended)") from None
-            raise
+        for _ in range(MOVING_RETRIES):
+            try:
+                state: ComplaintState = await self.handle(complaint_id).execute_update(
+                    action.value, request, id=request.request_id, result_type=ComplaintState
+                )
+                return state
+            except WorkflowUpdateFailedError as exc:
+                cause = exc.cause
+                if isinstance(cause, ApplicationError) and cause.type == MOVING:
+                    await asyncio.sleep(MOVING_PAUSE)  # the run is continuing as new: the next one takes it
+                    continue
+                reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
+                raise ActionFailed(action.value, reason) from None
+            except RPCError as exc:
+                if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                    raise ActionFailed(
+                        action.value, f"complaint {complaint_id} is not open (unknown or ended)"
+                    ) from None
+                raise
+        raise ActionFailed(action.value, "the complaint is still moving to a fresh run; try again in a moment")
 
     async def signal(self, complaint_id: str, action: Action | str, request: ActionRequest) -> None:
         """Fire-and-forget for the three external events; rules are the same, a rejection is only logged."""

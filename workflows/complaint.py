@@ -50,6 +50,9 @@ with workflow.unsafe.imports_passed_through():
 FIRST_RESPONSE_REMINDER = "first-response-reminder"
 """Patch id of the reminder added after complaints were already in flight (see tests/workflows/test_replay.py)."""
 
+MOVING = "ComplaintMoving"
+"""Error type of an update refused while the run hands over to a fresh one; `ComplaintClient` sends it again."""
+
 RECORD_TIMEOUT = timedelta(seconds=10)
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 """Records retry without limit: a complaint must never be lost because Postgres was away for a while."""
@@ -63,6 +66,7 @@ class ComplaintWorkflow:
         self._changes = 0
         self._archived = False
         self._received = False
+        self._moving = False
         for action in Action:
             handler, validator = self._action_handlers(action)
             workflow.set_update_handler(action.value, handler, validator=validator)
@@ -78,13 +82,21 @@ class ComplaintWorkflow:
         self._received = True
         while not self._ended():
             if workflow.info().is_continue_as_new_suggested():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    ComplaintInput(complaint_id=start.complaint_id, intake=start.intake, carried=self.state)
-                )
+                await self._continue_as_new(start)
             await self._wait_for_change_or_clock()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._current()
+
+    async def _continue_as_new(self, start: ComplaintInput) -> None:
+        """Hand over to a fresh run with the whole state; its clocks follow from the state, so no timer is lost.
+
+        New updates are refused (and resent by the client) while the accepted ones finish: under a steady stream
+        of actions the run would otherwise never find a moment with no handler running."""
+        self._moving = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            ComplaintInput(complaint_id=start.complaint_id, intake=start.intake, carried=self.state)
+        )
 
     async def _receive(self, start: ComplaintInput) -> None:
         """Register the complaint: case number, deadlines, receipt form; one activity, one transaction."""
@@ -144,6 +156,8 @@ class ComplaintWorkflow:
             return await self._act(action, request)
 
         def validate(request: ActionRequest) -> None:
+            if self._moving:
+                raise ApplicationError("the complaint is moving to a fresh run; send the action again", type=MOVING)
             state = self.state
             if state is not None and not is_repeat(state, request):
                 try:

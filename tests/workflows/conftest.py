@@ -76,17 +76,20 @@ HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 
 @pytest.fixture
 def keep_history(complaints: ComplaintClient) -> Any:
-    """Save a run's history to tests/histories/ when COMPLAINTS_RECORD_HISTORIES=1, for the replay test.
+    """Save a run's history to tests/histories/ when COMPLAINTS_RECORD_HISTORIES is set, for the replay test:
+    `1` writes the first generation (tests/histories/*.json), any other value a later one in that subfolder.
 
-    Recorded once, before a change to the workflow; every later test run replays them, so a change that would
-    break complaints already in flight fails here first.
+    Recorded once per change of the workflow's shape, and never overwritten: every later test run replays each
+    generation, so a change that would break complaints already in flight fails here first.
     """
 
     async def keep(complaint_id: str, name: str) -> None:
-        if os.environ.get("COMPLAINTS_RECORD_HISTORIES") != "1":
+        generation = os.environ.get("COMPLAINTS_RECORD_HISTORIES", "").strip()
+        if not generation:
             return
+        folder = HISTORIES if generation == "1" else HISTORIES / generation
         history = await complaints.handle(complaint_id).fetch_history()
-        HISTORIES.mkdir(exist_ok=True)
-        (HISTORIES / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
 
     return keep

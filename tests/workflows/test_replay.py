@@ -16,7 +16,9 @@ from workflow_support import TEST_DATA_CONVERTER
 
 from workflows.complaint import ComplaintWorkflow
 
-HISTORIES = sorted((Path(__file__).resolve().parent.parent / "histories").glob("*.json"))
+HISTORY_ROOT = Path(__file__).resolve().parent.parent / "histories"
+HISTORIES = sorted(HISTORY_ROOT.rglob("*.json"))
+"""Every generation: the first (before encryption and the reminder) and each later one in its own folder."""
 
 
 def test_histories_are_recorded() -> None:
@@ -24,7 +26,9 @@ def test_histories_are_recorded() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "recorded"), [(p.stem, p.read_text(encoding="utf-8")) for p in HISTORIES], ids=[p.stem for p in HISTORIES]
+    ("name", "recorded"),
+    [(str(p.relative_to(HISTORY_ROOT)), p.read_text(encoding="utf-8")) for p in HISTORIES],
+    ids=[str(p.relative_to(HISTORY_ROOT).with_suffix("")) for p in HISTORIES],
 )
 async def test_recorded_history_replays(name: str, recorded: str) -> None:
     history = WorkflowHistory.from_json(name, recorded)
@@ -38,7 +42,7 @@ async def test_the_first_response_reminder_unguarded_would_break_complaints_in_f
 ) -> None:
     """The versioning drill: the reminder is behind `workflow.patched`; without that guard, a complaint that was
     waiting on its 24-hour clock when the new code was deployed could not be replayed."""
-    recorded = next(p for p in HISTORIES if p.stem == "first_response_missed").read_text(encoding="utf-8")
+    recorded = (HISTORY_ROOT / "first_response_missed.json").read_text(encoding="utf-8")
     history = WorkflowHistory.from_json("first_response_missed", recorded)
     replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=TEST_DATA_CONVERTER)
     assert (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure is None
