@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import json
+from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
+import asyncpg.exceptions
+
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.exceptions.PostgresConnectionError,  # SQLSTATE class 08, and a connection lost mid-query
+    asyncpg.exceptions.CannotConnectNowError,  # starting up, shutting down, in recovery
+    asyncpg.exceptions.AdminShutdownError,  # `pg_ctl stop -m fast` ended our session
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+"""Errors that say the server is away or full for now, not that the query or the data is wrong."""
 
 
 async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
@@ -20,9 +31,35 @@ async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
         )
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """A pool whose every connection has the jsonb codec installed."""
-    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float | None = None
+) -> asyncpg.Pool:
+    """A pool whose every connection has the jsonb codec installed.
+
+    A connection the server dropped (a restart) is replaced on the next acquire, so the pool recovers by itself.
+    `connect_timeout` (asyncpg's default: 60 s) bounds each new connection: a web page should say "unavailable"
+    soon rather than hang while a server that does not answer is tried."""
+    extra: dict[str, Any] = {} if connect_timeout is None else {"timeout": connect_timeout}
+    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection, **extra)
+
+
+def _raised_in_asyncpg(traceback: TracebackType | None) -> bool:
+    while traceback is not None:
+        if str(traceback.tb_frame.f_globals.get("__name__", "")).startswith("asyncpg"):
+            return True
+        traceback = traceback.tb_next
+    return False
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """PostgreSQL cannot be reached right now (stopped, restarting, unreachable, out of connections): worth a
+    retry later, and worth saying so plainly, rather than a bug to show as a stack trace.
+
+    An `OSError` (refused, no socket file, a connect timeout) counts only when asyncpg raised it while connecting
+    or talking to the server: the same error from anywhere else (a missing template) is a real fault."""
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return True
+    return isinstance(exc, OSError) and _raised_in_asyncpg(exc.__traceback__)
 
 
 def dsn_for_database(dsn: str, database: str) -> str:

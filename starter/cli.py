@@ -47,6 +47,8 @@ T = TypeVar("T")
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 DEFAULT_TIMEOUT = 30.0
 """Seconds `start` and `act` wait for a worker to answer before giving up (exit 3)."""
+POSTGRES_CONNECT_TIMEOUT = 10.0
+"""Seconds `list` waits for a PostgreSQL connection before saying it is unreachable (exit 3)."""
 
 
 class Failure(Exception):
@@ -309,18 +311,24 @@ async def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _postgres_unreachable(exc: BaseException) -> str:
+    """One line for stderr: what is wrong and that it is worth retrying; the error, never the DSN."""
+    detail = str(exc).strip() or type(exc).__name__
+    return f"cannot reach PostgreSQL (records temporarily unavailable; try again shortly): {detail}"
+
+
 async def cmd_list(args: argparse.Namespace) -> int:
     import asyncpg
 
-    from activities.database import create_pool
+    from activities.database import create_pool, database_unavailable
     from activities.records import ComplaintRecords
 
     dsn = _database_url(args)
     calendar = _calendar()
     try:
-        pool = await create_pool(dsn, min_size=1, max_size=1)
+        pool = await create_pool(dsn, min_size=1, max_size=1, connect_timeout=POSTGRES_CONNECT_TIMEOUT)
     except (OSError, asyncpg.PostgresError) as exc:
-        raise Failure(f"cannot reach PostgreSQL: {exc}", EXIT_UNAVAILABLE) from None
+        raise Failure(_postgres_unreachable(exc), EXIT_UNAVAILABLE) from None
     try:
         summaries = await ComplaintRecords(pool, calendar).list_complaints(
             stage=Stage(args.stage) if args.stage else None,
@@ -331,6 +339,10 @@ async def cmd_list(args: argparse.Namespace) -> int:
         )
     except asyncpg.UndefinedTableError:
         raise Failure("the database has no complaints schema yet: start a worker once (it migrates)") from None
+    except Exception as exc:  # the server went away between connecting and answering
+        if not database_unavailable(exc):
+            raise
+        raise Failure(_postgres_unreachable(exc), EXIT_UNAVAILABLE) from None
     finally:
         await pool.close()
     _emit([summary.model_dump(mode="json") for summary in summaries])

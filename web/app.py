@@ -34,6 +34,7 @@ from temporalio.client import WorkflowQueryFailedError
 from temporalio.converter import PayloadCodec
 from temporalio.service import RPCError
 
+from activities.database import UNAVAILABLE_ERRORS, database_unavailable
 from activities.records import ComplaintRecords
 from domain.lifecycle import RULES
 from domain.models import Action, ComplaintState, Door, IntakeError
@@ -57,7 +58,7 @@ from web.forms import (
 from web.i18n import LANGUAGE_COOKIE, LANGUAGES, Translator, pick_language, translations
 from web.inbox import CASE_NUMBER, InboxFilter, load_inbox
 from web.metrics import MetricsMiddleware, WebMetrics
-from web.settings import WebSettings
+from web.settings import RETRY_AFTER_SECONDS, WebSettings
 from web.users import User, UserError, UserRole, add_user, authenticate, get_user, list_users
 
 log = structlog.get_logger(__name__)
@@ -511,6 +512,26 @@ class WebForm:
             detail = ctx.tr.gettext("Expected a form.")
         return self.render(ctx, "error.html", exc.status_code, code=exc.status_code, detail=detail)
 
+    async def records_unavailable(self, request: Request, exc: Exception) -> Response:
+        """PostgreSQL is away (stopped, restarting, full): a plain 503 page that says so, not a stack trace.
+
+        Rendered without the signed-in user (looking them up needs the database too). The pool reconnects on
+        its own, so the next request after PostgreSQL is back is served as usual. Anything else is re-raised:
+        a real bug still ends as a 500."""
+        if not database_unavailable(exc):
+            raise exc
+        log.warning(
+            "records temporarily unavailable", method=request.method, error=type(exc).__name__, detail=str(exc)[:200]
+        )
+        language = pick_language(request.query_params.get("lang"), request.cookies.get(LANGUAGE_COOKIE))
+        ctx = Context(request, Translator(language), None)
+        retry_url = None
+        if request.method in ("GET", "HEAD"):
+            retry_url = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        response = self.render(ctx, "unavailable.html", 503, retry_url=retry_url)
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
     @staticmethod
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok")
@@ -533,6 +554,8 @@ def create_app(
     codec_endpoint = CodecEndpoint(codec, pool, settings)
     metrics = WebMetrics()
     handler: Callable[[Request, Exception], Awaitable[Response]] = web.http_error
+    unavailable: Callable[[Request, Exception], Awaitable[Response]] = web.records_unavailable
+    unavailable_handlers = {error: unavailable for error in (OSError, *UNAVAILABLE_ERRORS)}
     return Starlette(
         routes=[
             Route("/login", web.login_page, methods=["GET"]),
@@ -564,5 +587,5 @@ def create_app(
                 https_only=settings.secure_cookies,
             ),
         ],
-        exception_handlers={HTTPException: handler, Redirect: handler},
+        exception_handlers={HTTPException: handler, Redirect: handler, **unavailable_handlers},
     )

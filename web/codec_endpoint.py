@@ -34,8 +34,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from temporalio.converter import PayloadCodec
 
+from activities.database import database_unavailable
 from starter.codec_server import decode_payloads, encode_payloads
-from web.settings import WebSettings
+from web.settings import RETRY_AFTER_SECONDS, WebSettings
 from web.users import UserRole, get_user
 
 log = structlog.get_logger(__name__)
@@ -48,6 +49,9 @@ ALLOWED_METHODS = "POST, OPTIONS"
 PREFLIGHT_MAX_AGE = "600"
 CODEC_ROLES = frozenset({UserRole.MANAGER, UserRole.ADMIN})
 """Web roles that may read decrypted payloads: managers, and admins (the operators)."""
+
+UNAVAILABLE = 503
+"""`_allowed`'s answer when the session's user cannot be looked up: PostgreSQL is away (a bearer token still works)."""
 
 Transform = Callable[[bytes, PayloadCodec], Awaitable[bytes]]
 
@@ -142,11 +146,18 @@ class CodecEndpoint:
         return compare_digest(presented.strip().encode(), self.token)
 
     async def _allowed(self, request: Request) -> int | None:
-        """None when the caller may use the codec; else 401 (nobody) or 403 (a role that may not)."""
+        """None when the caller may use the codec; else 401 (nobody), 403 (a role that may not) or 503 (the
+        session's user cannot be looked up now: PostgreSQL is away)."""
         if self._token_matches(request):
             return None
         username = request.session.get("user")
-        user = await get_user(self.pool, username) if isinstance(username, str) else None
+        try:
+            user = await get_user(self.pool, username) if isinstance(username, str) else None
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            log.warning("codec session check: records unavailable", error=type(exc).__name__)
+            return UNAVAILABLE
         if user is None:
             return 401
         return None if user.role in CODEC_ROLES else 403
@@ -167,6 +178,10 @@ class CodecEndpoint:
         refused = await self._allowed(request)
         if refused == 401:
             return _error(401, "sign in as a manager or operator", {**cors, "WWW-Authenticate": "Bearer"})
+        if refused == UNAVAILABLE:
+            return _error(
+                UNAVAILABLE, "records temporarily unavailable", {**cors, "Retry-After": str(RETRY_AFTER_SECONDS)}
+            )
         if refused is not None:
             log.info("codec request refused for the role", direction=direction)
             return _error(403, "forbidden", cors)

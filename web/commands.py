@@ -25,6 +25,8 @@ log = structlog.get_logger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+CONNECT_TIMEOUT = 5.0
+"""Seconds a page waits for a new PostgreSQL connection before it says "records temporarily unavailable"."""
 
 
 async def run_web(
@@ -52,7 +54,7 @@ async def run_web(
     settings = settings or load_settings()
     web_settings = web_settings or WebSettings()
     async with AsyncExitStack() as stack:
-        pool = await create_pool(database_url)
+        pool = await create_pool(database_url, connect_timeout=CONNECT_TIMEOUT)
         stack.push_async_callback(pool.close)
         await migrate(pool)
         if dev_accounts:

@@ -13,6 +13,8 @@ from starter.settings import PROJECT_ROOT
 
 SECRET_FILE = "session_secret"
 """Generated in the data directory on first start when COMPLAINTS_SESSION_SECRET is unset."""
+RETRY_AFTER_SECONDS = 10
+"""`Retry-After` on the answers given while PostgreSQL is unreachable: about what a restart of it takes."""
 
 
 class WebSettings(BaseSettings):

@@ -54,8 +54,9 @@ MOVING = "ComplaintMoving"
 """Error type of an update refused while the run hands over to a fresh one; `ComplaintClient` sends it again."""
 
 RECORD_TIMEOUT = timedelta(seconds=10)
-RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
-"""Records retry without limit: a complaint must never be lost because Postgres was away for a while."""
+RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
+"""Records retry without limit: a complaint must never be lost because Postgres was away for a while. The wait
+between tries stops growing at 10 s, so the writes catch up within seconds of Postgres coming back."""
 
 
 @workflow.defn
