@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -77,24 +77,24 @@ class ComplaintClient:
         intake = parse_intake(raw_intake.model_dump(mode="json") if isinstance(raw_intake, Intake) else raw_intake)
         complaint_id = intake.complaint_id or uuid.uuid4().hex
         intake = intake.model_copy(update={"complaint_id": complaint_id})
-        handle: WorkflowHandle[ComplaintWorkflow, ComplaintState]
+        start = WithStartWorkflowOperation(
+            ComplaintWorkflow.run,
+            ComplaintInput(complaint_id=complaint_id, intake=intake),
+            id=workflow_id_for(complaint_id),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=start_attributes(intake),
+            static_summary=static_summary(intake),
+        )
         try:
-            handle = await self.client.start_workflow(
-                ComplaintWorkflow.run,
-                ComplaintInput(complaint_id=complaint_id, intake=intake),
-                id=workflow_id_for(complaint_id),
-                task_queue=self.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=start_attributes(intake),
-                static_summary=static_summary(intake),
+            # One call starts the run and waits for its registration, which the run's first task already sees.
+            return await self.client.execute_update_with_start_workflow(
+                ComplaintWorkflow.registered, start_workflow_operation=start
             )
-        except WorkflowAlreadyStartedError:  # ended long ago: the same complaint, not a new one
-            handle = self.handle(complaint_id)
-        try:
-            return await handle.execute_update(ComplaintWorkflow.registered)
-        except (WorkflowUpdateFailedError, RPCError):
-            return await handle.query(ComplaintWorkflow.get_state)
+        except (WorkflowAlreadyStartedError, WorkflowUpdateFailedError, RPCError):
+            # Ended long ago (the same complaint, not a new one), or ending now: what it became.
+            return await self.handle(complaint_id).query(ComplaintWorkflow.get_state)
 
     async def act(
         self,

@@ -49,6 +49,8 @@ with workflow.unsafe.imports_passed_through():
 
 FIRST_RESPONSE_REMINDER = "first-response-reminder"
 """Patch id of the reminder added after complaints were already in flight (see tests/workflows/test_replay.py)."""
+CHANGED_ATTRIBUTES_ONLY = "changed-search-attributes-only"
+"""Patch id: search attributes are upserted only when, and only those that, changed (a note changes none)."""
 
 MOVING = "ComplaintMoving"
 """Error type of an update refused while the run hands over to a fresh one; `ComplaintClient` sends it again."""
@@ -68,6 +70,7 @@ class ComplaintWorkflow:
         self._archived = False
         self._received = False
         self._moving = False
+        self._indexed: dict[str, Any] = {}
         for action in Action:
             handler, validator = self._action_handlers(action)
             workflow.set_update_handler(action.value, handler, validator=validator)
@@ -282,7 +285,13 @@ class ComplaintWorkflow:
     def _show(self, state: ComplaintState) -> None:
         self.state = state
         self._changes += 1
-        workflow.upsert_search_attributes(search_attributes(state))
+        updates = search_attributes(state)
+        if workflow.patched(CHANGED_ATTRIBUTES_ONLY):
+            # Each upsert is a history event and a visibility write on the server: skip the ones that say nothing.
+            updates = [u for u in updates if u.key.name not in self._indexed or self._indexed[u.key.name] != u.value]
+            self._indexed.update((u.key.name, u.value) for u in updates)
+        if updates:
+            workflow.upsert_search_attributes(updates)
         workflow.set_current_details(current_details(state))
 
     def _current(self) -> ComplaintState:

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -399,3 +400,30 @@ async def test_withdrawn_complaint_ends_and_stops_its_clocks(
     await assert_record_matches(pool, result)
     with pytest.raises(ActionFailed):
         await complaints.act(cid, Action.ADD_NOTE, **AGENT, data={"text": "too late"})
+    ended_run = (await complaints.handle(cid).describe()).run_id
+    again = await complaints.start(intake(complaint_id=cid))
+    assert again.stage is Stage.WITHDRAWN and again.case_number == started.case_number, "the same complaint, not new"
+    assert (await complaints.handle(cid).describe()).run_id == ended_run, "no new run for an ended complaint"
+
+
+async def test_search_attributes_are_upserted_only_when_they_change(intake: Any, complaints: ComplaintClient) -> None:
+    """A note changes nothing an operator searches by: no upsert, so no history event and no visibility write."""
+    cid = (await complaints.start(intake())).complaint_id
+
+    async def upserted() -> list[set[str]]:
+        history = await complaints.handle(cid).fetch_history()
+        ours = (
+            set(e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields)
+            - {"TemporalChangeVersion"}  # the SDK's own record of the patches a run took
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+        )
+        return [keys for keys in ours if keys]
+
+    registered = await upserted()
+    assert len(registered) == 1 and {"CaseNumber", "ComplaintStage", "ResolutionDue"} <= registered[0]
+    for n in range(3):
+        await complaints.act(cid, Action.ADD_NOTE, **AGENT, data={"text": f"ghi chú {n}"})
+    assert await upserted() == registered
+    await complaints.act(cid, Action.ACKNOWLEDGE, **AGENT)
+    assert await upserted() == [*registered, {"ComplaintStage"}]
