@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import AsyncExitStack
+from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
@@ -74,6 +75,7 @@ def build_worker(client: Client, records: ComplaintRecords, settings: Settings) 
         activities=[records.register_complaint, records.record_transition, records.compute_cycle_clocks],
         interceptors=[ActivityFailureCounter(ComplaintMetrics.of_client(client))],
         max_cached_workflows=settings.max_cached_workflows,
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_queue_timeout_seconds),
     )
 
 
@@ -99,7 +101,7 @@ async def run_worker(
     stop = stop or asyncio.Event()
     async with AsyncExitStack() as stack:
         client = client or await connect_temporal(runtime=worker_runtime(settings))
-        pool = await create_pool(settings.database_url)
+        pool = await create_pool(settings.database_url, connect_timeout=5)  # fail fast; the activity retries
         stack.push_async_callback(pool.close)
         await migrate(pool)
         records = ComplaintRecords(pool, load_calendar(settings.calendar_file))

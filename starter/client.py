@@ -92,7 +92,9 @@ class ComplaintClient:
             return await self.client.execute_update_with_start_workflow(
                 ComplaintWorkflow.registered, start_workflow_operation=start
             )
-        except (WorkflowAlreadyStartedError, WorkflowUpdateFailedError, RPCError):
+        except (WorkflowAlreadyStartedError, WorkflowUpdateFailedError, RPCError) as exc:
+            if isinstance(exc, RPCError) and exc.status is not RPCStatusCode.ALREADY_EXISTS:
+                raise  # the server is unreachable or busy: the caller retries, with the same complaint id
             # Ended long ago (the same complaint, not a new one), or ending now: what it became.
             return await self.handle(complaint_id).query(ComplaintWorkflow.get_state)
 

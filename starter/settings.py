@@ -24,8 +24,15 @@ class Settings(BaseSettings):
     task_queue: str = "complaints"
     data_dir: Path = PROJECT_ROOT / "data"
     calendar_file: Path | None = None
-    max_cached_workflows: int = 1000
-    """Workflows kept in the worker's memory; a complaint waiting on a timer outside the cache costs nothing."""
+    max_cached_workflows: int = 200
+    """Workflows kept in the worker's memory; a complaint waiting on a timer outside the cache costs nothing.
+    A cached complaint holds about 0.4 MiB (its sandbox and state), so the worker's memory stays within 1.5 times
+    what it needs for 100 open complaints however many wait on their clocks (bench/RESULTS.md); an action on a
+    complaint outside the 200 most recently active replays its short history first."""
+    sticky_queue_timeout_seconds: float = Field(default=10.0, gt=0)
+    """How long a complaint's next workflow task waits for the worker that has it cached before any worker takes it
+    (replaying its history). Temporal's default; shorter moves the complaints of a crashed worker on sooner, at the
+    price of more replays when a live worker is merely busy."""
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_sender: str = "cskh@localhost"

@@ -1,16 +1,103 @@
-"""`complaints worker` processes a fault drill can kill, as a service runs them (environment only)."""
+"""What the fault drills share: `complaints worker` processes to kill, a full lifecycle to drive, and waiting that
+survives a worker (or server) that is not there for a while."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
 import subprocess
 import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
 from samples import COMPLAINTS, clean_env
+from temporalio.api.enums.v1 import EventType, TimeoutType
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError
 
+from domain.models import Action, Role
+from starter.client import ActionFailed
 from starter.codec import KeyRing
 from starter.stack import free_port
+
+T = TypeVar("T")
+
+ACTION_TIMEOUT = 120.0
+"""Safety net for one call across a worker restart; far above the few seconds a handover takes."""
+
+AGENT = (Role.AGENT, "agent.lan")
+MANAGER = (Role.MANAGER, "manager.hung")
+SYSTEM = (Role.SYSTEM, "noc")
+
+LIFECYCLE: list[tuple[Action, tuple[Role, str], dict[str, Any]]] = [
+    (Action.ACKNOWLEDGE, AGENT, {}),
+    (Action.REQUEST_INFO, AGENT, {"missing": ["documents"], "message": "Xin gửi ảnh chụp hóa đơn"}),
+    (Action.CUSTOMER_INFO_RECEIVED, SYSTEM, {"summary": "khách đã gửi ảnh"}),
+    (Action.CAUSE_IDENTIFIED, SYSTEM, {"cause": "trừ tiền trùng", "company_at_fault": True, "departments": []}),
+    (Action.PROPOSE_PLAN, AGENT, {"plan": "hoàn lại khoản trừ trùng"}),
+    (Action.MANAGER_APPROVAL, MANAGER, {"approved": True, "comment": "đồng ý"}),
+    (Action.SEND_RESOLUTION, AGENT, {"reply": "Đã hoàn tiền.", "channels": ["email"]}),
+    (Action.CLOSE, AGENT, {"summary": "xong", "lessons_learned": "kiểm tra trùng"}),
+]
+"""A complaint from acknowledgement to close, every action allowed in turn."""
+
+QUICK_HANDOVER = {"COMPLAINTS_STICKY_QUEUE_TIMEOUT_SECONDS": "5"}
+"""For drills that kill workers (see `Settings.sticky_queue_timeout_seconds`): a complaint cached by a dead worker
+goes to another after 5 s instead of Temporal's default 10 s. Not shorter: on a busy 2-core machine a live worker
+often takes over 2 s to pick up its own tasks, and each such timeout costs a replay."""
+
+
+async def retrying(what: str, call: Callable[[], Awaitable[T]], within: float = ACTION_TIMEOUT) -> T:
+    """`call()` until it answers: an RPC error or a timeout while no worker (or no server) is there is retried with
+    the same request (its id makes the retry safe); a refusal by the workflow is a real failure and is raised.
+
+    An update call the SDK gave up on (`WorkflowUpdateRPCTimeoutOrCancelledError`: its long poll ran out while the
+    complaint waited for a worker) may or may not have reached the workflow: the same update id settles it."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await asyncio.wait_for(call(), max(1.0, deadline - time.monotonic()))
+        except ActionFailed:
+            raise
+        except (RPCError, TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} got no answer within {within:.0f}s: {exc!r}") from exc
+            await asyncio.sleep(0.5)
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], within: float, what: str) -> Any:
+    """The first truthy answer of `check()`; `within` is a safety net, not a performance claim."""
+    deadline = time.monotonic() + within
+    while True:
+        result = await check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"{what}: not within {within:.0f}s"
+        await asyncio.sleep(0.5)
+
+
+async def handover_waits(client: Client, workflow_ids: Iterable[str]) -> Counter[str]:
+    """What the complaints waited for when their worker went away, read from their histories: workflow tasks that
+    timed out on the sticky queue (schedule-to-start) or on the dead worker (start-to-close), and activities that
+    needed another attempt (a timed-out attempt is only visible as the attempt number of the one that finished)."""
+    found: Counter[str] = Counter()
+    for workflow_id in workflow_ids:
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        for event in history.events:
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+                kind = TimeoutType.Name(event.workflow_task_timed_out_event_attributes.timeout_type)
+                found[f"workflow task {kind.removeprefix('TIMEOUT_TYPE_').lower()} timeout"] += 1
+            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                found["workflow task failed"] += 1
+            elif (
+                event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+                and event.activity_task_started_event_attributes.attempt > 1
+            ):
+                found["activity retried"] += 1
+    return found
 
 
 class Workers:
@@ -22,7 +109,8 @@ class Workers:
         self.log_dir = log_dir
         self.procs: list[subprocess.Popen[str]] = []
 
-    def start(self, temporal_address: str) -> subprocess.Popen[str]:
+    def start(self, temporal_address: str, settings: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+        """A new worker, once it says it polls (migrations done, connected); `settings` are more environment."""
         log = self.log_dir / f"worker-{len(self.procs)}.log"
         env = clean_env(
             TEMPORAL_ADDRESS=temporal_address,
@@ -30,6 +118,7 @@ class Workers:
             COMPLAINTS_ENCRYPTION_KEYS=self.key_ring.to_spec(),
             COMPLAINTS_METRICS_ADDRESS=f"127.0.0.1:{free_port()}",
             COMPLAINTS_DATA_DIR=str(self.log_dir / "no-dev-stack"),
+            **(settings or {}),
         )
         with log.open("w") as out:
             proc = subprocess.Popen(
@@ -42,6 +131,16 @@ class Workers:
             assert time.monotonic() < deadline, f"complaints worker did not start:\n{log.read_text()}"
             time.sleep(0.1)
         return proc
+
+    def stop(self, proc: subprocess.Popen[str], sig: signal.Signals) -> int:
+        """Send `sig` to one worker and wait for it to exit; its exit status. SIGTERM lets it finish what it holds
+        (a service manager's stop), SIGKILL is the crash."""
+        os.kill(proc.pid, sig)
+        try:
+            return proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError(f"worker {proc.pid} did not exit on {sig.name}") from None
 
     def stop_all(self) -> None:
         for proc in self.procs:
