@@ -321,6 +321,32 @@ _SELECT_EVENTS = (
 )
 
 
+def snapshot_row(workflow_id: str, state: ComplaintState, last_seq: int) -> tuple[Any, ...]:
+    """The `complaints` row of a state, in the column order of the snapshot upsert."""
+    deadlines = state.deadlines
+    return (
+        state.complaint_id,
+        state.case_number,
+        workflow_id,
+        state.stage.value,
+        state.department,
+        state.intake.channel.value,
+        state.intake.subject,
+        state.cycle,
+        state.received_at,
+        deadlines.first_response_due,
+        state.first_responded_at,
+        deadlines.resolution_due,
+        deadlines.resolution_due_date,
+        state.first_response_breached,
+        state.resolution_breached,
+        int(state.escalation_level),
+        last_seq,
+        state.model_dump(mode="json"),
+        state.intake.customer.model_dump(mode="json", exclude_none=True),
+    )
+
+
 class ComplaintRecords:
     """The record-keeping activities, plus the reads that lists, the command line and the inbox need."""
 
@@ -393,29 +419,7 @@ class ComplaintRecords:
         The snapshot is the state without its history: the events table is the timeline."""
         state, event = transition.state.without_history(), transition.event
         bound = _bound_log(state.complaint_id)
-        deadlines = state.deadlines
-        await conn.execute(
-            _UPSERT_SNAPSHOT,
-            state.complaint_id,
-            state.case_number,
-            workflow_id,
-            state.stage.value,
-            state.department,
-            state.intake.channel.value,
-            state.intake.subject,
-            state.cycle,
-            state.received_at,
-            deadlines.first_response_due,
-            state.first_responded_at,
-            deadlines.resolution_due,
-            deadlines.resolution_due_date,
-            state.first_response_breached,
-            state.resolution_breached,
-            int(state.escalation_level),
-            event.seq,
-            state.model_dump(mode="json"),
-            state.intake.customer.model_dump(mode="json", exclude_none=True),
-        )
+        await conn.execute(_UPSERT_SNAPSHOT, *snapshot_row(workflow_id, state, event.seq))
         inserted = await conn.fetchval(
             _INSERT_EVENT,
             state.complaint_id,

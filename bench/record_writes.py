@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from activities.records import ComplaintRecords, cycle_clocks
+from activities.records import ComplaintRecords, cycle_clocks, snapshot_row
 from bench.throughput import STEPS
 from domain.calendar import WorkingCalendar
 from domain.lifecycle import apply_action, start_state
@@ -87,28 +87,11 @@ async def _activity_path(records: ComplaintRecords, complaints: list[list[Transi
 
 
 def _snapshot_row(transition: Transition, complaint_id: str) -> Row:
-    state, deadlines = transition.state, transition.state.deadlines
-    return (
-        complaint_id,
-        "R" + state.case_number,
-        f"complaint-{complaint_id}",
-        state.stage.value,
-        state.department,
-        state.intake.channel.value,
-        state.intake.subject,
-        state.cycle,
-        state.received_at,
-        deadlines.first_response_due,
-        state.first_responded_at,
-        deadlines.resolution_due,
-        deadlines.resolution_due_date,
-        state.first_response_breached,
-        state.resolution_breached,
-        int(state.escalation_level),
-        transition.event.seq,
-        state.model_dump(mode="json"),
-        state.intake.customer.model_dump(mode="json", exclude_none=True),
+    """The activity's own row, under another complaint id and case number so both paths write side by side."""
+    state = transition.state.without_history().model_copy(
+        update={"complaint_id": complaint_id, "case_number": "R" + transition.state.case_number}
     )
+    return snapshot_row(f"complaint-{complaint_id}", state, transition.event.seq)
 
 
 RAW_SNAPSHOT = """
