@@ -141,7 +141,7 @@ async def test_dev_server_restarted_mid_flight(tmp_path: Path, workers: Workers,
     stopped_at = datetime.now(UTC)
     assert stopped_at < received_at + timedelta(hours=24), "the server stopped after the clock fell due"
 
-    async with temporal_dev_server(data_dir, port, ui_port) as address:
+    async with temporal_dev_server(data_dir, port, free_port()) as address:  # same address; the UI port may linger
         complaints = ComplaintClient(await connect_temporal(address, key_ring=key_ring))
         if worker.poll() is not None:  # the worker may give up on a vanished server; a service would restart it
             print(f"worker exited with {worker.returncode} while the server was down; starting another")
