@@ -352,9 +352,12 @@ def main() -> None:
     parser.add_argument(
         "--memory-budget", type=float, help="seconds the memory figure may spend starting complaints (default 330)"
     )
+    parser.add_argument("--rounds", type=int, help="rounds of every figure (default 3; more for a steadier median)")
     parser.add_argument("--keep", type=Path, help="keep the stack's data and logs in this directory")
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
+    if args.rounds:
+        sizes = replace(sizes, rounds=args.rounds)
     if args.memory_counts:
         sizes = replace(sizes, memory_counts=tuple(args.memory_counts))
     if args.memory_cache:

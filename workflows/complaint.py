@@ -7,7 +7,7 @@ decided by `domain.lifecycle`; the Postgres record, documents and outbox are wri
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -52,6 +52,16 @@ FIRST_RESPONSE_REMINDER = "first-response-reminder"
 CHANGED_ATTRIBUTES_ONLY = "changed-search-attributes-only"
 """Patch id: search attributes are upserted only when, and only those that, changed (a note changes none)."""
 
+KEPT_ALARM = "alarm-kept-until-a-clock-comes-earlier"
+"""Patch id: the timer to the next clock survives actions that move the clock later (it rings early and the loop
+looks again); before it, every action cancelled the timer and started a new one."""
+
+EVERY_CHANGE_TO_NOW = "every-change-to-2026-11-26"
+"""Patch id that stands for all three above: a run started on this code takes every change under this one marker.
+Each marker comes with an upsert of `TemporalChangeVersion` (a history event and a visibility write on the server),
+so a new complaint pays for one instead of one per change; runs started earlier replay their own markers. The next
+change gets its own id, and a new umbrella id that covers it and this one."""
+
 MOVING = "ComplaintMoving"
 """Error type of an update refused while the run hands over to a fresh one; `ComplaintClient` sends it again."""
 
@@ -71,6 +81,8 @@ class ComplaintWorkflow:
         self._received = False
         self._moving = False
         self._indexed: dict[str, Any] = {}
+        self._alarm: asyncio.Task[None] | None = None
+        self._alarm_at: datetime | None = None
         for action in Action:
             handler, validator = self._action_handlers(action)
             workflow.set_update_handler(action.value, handler, validator=validator)
@@ -133,12 +145,17 @@ class ComplaintWorkflow:
     async def _wait_for_change_or_clock(self) -> None:
         """Sleep until an action changes the state or the next clock is due, then fire that clock."""
         seen = self._changes
-        clock = next_clock(self._current(), first_response_reminder=workflow.patched(FIRST_RESPONSE_REMINDER))
+        clock = next_clock(self._current(), first_response_reminder=self._takes(FIRST_RESPONSE_REMINDER))
         if clock is None:
             await workflow.wait_condition(lambda: self._changes != seen)
             return
         delay = (clock.at - workflow.now()).total_seconds()
-        if delay > 0:
+        if delay > 0 and self._takes(KEPT_ALARM):
+            alarm = self._alarm_until(clock.at)
+            await workflow.wait_condition(lambda: self._changes != seen or alarm.done())
+            if self._changes != seen or self._alarm_at != clock.at:
+                return  # an action came first, or the alarm was set for an earlier clock: look again
+        elif delay > 0:
             try:
                 await workflow.wait_condition(lambda: self._changes != seen, timeout=delay)
                 return
@@ -151,6 +168,16 @@ class ComplaintWorkflow:
                 self._archived = True
                 return
             await self._record(apply_clock(self._current(), clock.event, workflow.now()))
+
+    def _alarm_until(self, at: datetime) -> asyncio.Task[None]:
+        """The durable timer to the next clock. Most actions leave the next clock where it was or move it later, so
+        the timer already set is kept and rings early at worst; only a clock that comes earlier sets a new one."""
+        if self._alarm is None or self._alarm.done() or self._alarm_at is None or at < self._alarm_at:
+            if self._alarm is not None:
+                self._alarm.cancel()
+            self._alarm_at = at
+            self._alarm = asyncio.create_task(asyncio.sleep((at - workflow.now()).total_seconds()))
+        return self._alarm
 
     # ---- actions: an update (with validator) for each; the brief's three external events also as signals ----
 
@@ -286,13 +313,17 @@ class ComplaintWorkflow:
         self.state = state
         self._changes += 1
         updates = search_attributes(state)
-        if workflow.patched(CHANGED_ATTRIBUTES_ONLY):
+        if self._takes(CHANGED_ATTRIBUTES_ONLY):
             # Each upsert is a history event and a visibility write on the server: skip the ones that say nothing.
             updates = [u for u in updates if u.key.name not in self._indexed or self._indexed[u.key.name] != u.value]
             self._indexed.update((u.key.name, u.value) for u in updates)
         if updates:
             workflow.upsert_search_attributes(updates)
         workflow.set_current_details(current_details(state))
+
+    def _takes(self, change: str) -> bool:
+        """Whether this run takes the change behind patch id `change` (see EVERY_CHANGE_TO_NOW)."""
+        return workflow.patched(EVERY_CHANGE_TO_NOW) or workflow.patched(change)
 
     def _current(self) -> ComplaintState:
         if self.state is None:

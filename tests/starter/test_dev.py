@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import stat
 import urllib.request
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -102,6 +104,8 @@ def test_dev_starts_serves_stops_and_keeps_the_data(data_dir: Path) -> None:
     assert not (data_dir / STACK_FILE).exists()
     assert "complaints dev stopped" in "".join(dev.stderr)
     assert (data_dir / "temporal.db").is_file() and (data_dir / "postgres" / "PG_VERSION").is_file()
+    with closing(sqlite3.connect(f"file:{data_dir / 'temporal.db'}?mode=ro", uri=True)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal", "the dev server's file is in WAL mode"
 
     again = DevProcess(data_dir, temporal_port, ui_port, metrics_port)
     try:

@@ -427,3 +427,32 @@ async def test_search_attributes_are_upserted_only_when_they_change(intake: Any,
     assert await upserted() == registered
     await complaints.act(cid, Action.ACKNOWLEDGE, **AGENT)
     assert await upserted() == [*registered, {"ComplaintStage"}]
+
+
+async def test_the_alarm_is_kept_while_the_clock_moves_later_and_set_again_when_it_comes_earlier(
+    intake: Any, complaints: ComplaintClient, time_env: WorkflowEnvironment
+) -> None:
+    """One timer per complaint while actions only push its next clock later; an earlier clock re-arms it on time."""
+    cid = (await complaints.start(intake())).complaint_id
+
+    async def timers() -> tuple[int, int]:
+        events = (await complaints.handle(cid).fetch_history()).events
+        started = sum(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in events)
+        return started, sum(e.event_type == EventType.EVENT_TYPE_TIMER_CANCELED for e in events)
+
+    await complaints.act(cid, Action.ACKNOWLEDGE, **AGENT)  # the next clock moves from 22 hours to the warning
+    for n in range(3):
+        await complaints.act(cid, Action.ADD_NOTE, **AGENT, data={"text": f"ghi chú {n}"})
+    assert await timers() == (1, 0), "the first-response alarm is kept: it will ring early and look again"
+
+    await time_env.sleep(timedelta(days=1))  # it rang, found nothing due and was set for the resolution warning
+    assert await timers() == (2, 0)
+    assert "first_response_reminded" not in [e.kind for e in (await complaints.state(cid)).timeline]
+
+    state = await complaints.act(cid, Action.REQUEST_INFO, **AGENT, data={"missing": ["documents"], "message": "m"})
+    due = next_clock(state)
+    assert due is not None and due.event.value == "customer_reminded" and due.at < state.deadlines.resolution_warning_at
+    assert await timers() == (3, 1), "the reminder comes before the warning: that alarm is cancelled and set again"
+    await time_env.sleep(due.at - await time_env.get_current_time() + timedelta(minutes=1))
+    reminded = [e for e in (await complaints.state(cid)).timeline if e.kind == "customer_reminded"]
+    assert len(reminded) == 1 and abs(reminded[0].at - due.at) < timedelta(seconds=1), (reminded, due)

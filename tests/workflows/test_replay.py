@@ -14,7 +14,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from workflow_support import TEST_DATA_CONVERTER
 
-from workflows.complaint import ComplaintWorkflow
+from workflows.complaint import KEPT_ALARM, ComplaintWorkflow
 
 HISTORY_ROOT = Path(__file__).resolve().parent.parent / "histories"
 HISTORIES = sorted(HISTORY_ROOT.rglob("*.json"))
@@ -47,5 +47,18 @@ async def test_the_first_response_reminder_unguarded_would_break_complaints_in_f
     replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=TEST_DATA_CONVERTER)
     assert (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure is None
     monkeypatch.setattr(workflow, "patched", lambda patch_id: True)  # the change as if written without the guard
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert isinstance(result.replay_failure, workflow.NondeterminismError), result.replay_failure
+
+
+async def test_the_kept_alarm_unguarded_would_break_complaints_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second drill: the kept alarm changes which timers a run starts and cancels. A complaint recorded before
+    it replays; with the change taken without its patch check, the same history fails replay."""
+    recorded = (HISTORY_ROOT / "changed-search-attributes" / "full_lifecycle.json").read_text(encoding="utf-8")
+    history = WorkflowHistory.from_json("full_lifecycle", recorded)
+    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=TEST_DATA_CONVERTER)
+    assert (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure is None
+    patched = workflow.patched
+    monkeypatch.setattr(workflow, "patched", lambda patch_id: patch_id == KEPT_ALARM or patched(patch_id))
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert isinstance(result.replay_failure, workflow.NondeterminismError), result.replay_failure
