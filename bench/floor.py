@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import activity, workflow
+from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from temporalio.client import Client
@@ -18,6 +19,8 @@ with workflow.unsafe.imports_passed_through():
     from starter.settings import Settings
 
 NOOP_TIMEOUT = timedelta(seconds=10)
+STAGE = SearchAttributeKey.for_keyword("ComplaintStage")
+CASE_NUMBER = SearchAttributeKey.for_keyword("CaseNumber")
 
 
 @activity.defn
@@ -30,15 +33,23 @@ async def noop(step: int) -> int:
 class BareWorkflow:
     """Registers with one no-op activity (as a complaint registers with one record), then runs one no-op
     activity per update (as each complaint action records one transition), and optionally fires timers at
-    given offsets, each with one no-op activity (as a complaint's clocks record an escalation)."""
+    given offsets, each with one no-op activity (as a complaint's clocks record an escalation).
+
+    With `visible`, it also keeps the operator's view the design asks of a complaint, and nothing more: one
+    search-attribute upsert once registered (the case number) and one per update (the stage). On the dev server
+    each upsert is a visibility write, so this floor shows what that view costs Temporal by itself."""
 
     def __init__(self) -> None:
         self._registered = False
         self._steps = 0
+        self._visible = False
 
     @workflow.run
-    async def run(self, timers: list[float]) -> None:
+    async def run(self, timers: list[float], visible: bool = False) -> None:
+        self._visible = visible
         await workflow.execute_activity(noop, 0, start_to_close_timeout=NOOP_TIMEOUT)
+        if visible:
+            workflow.upsert_search_attributes([CASE_NUMBER.value_set(workflow.info().workflow_id)])
         self._registered = True
         started = workflow.now()
         for offset in timers:
@@ -56,6 +67,8 @@ class BareWorkflow:
     @workflow.update
     async def act(self, step: int) -> int:
         await workflow.execute_activity(noop, step, start_to_close_timeout=NOOP_TIMEOUT)
+        if self._visible:
+            workflow.upsert_search_attributes([STAGE.value_set(f"step-{step}")])
         self._steps += 1
         return self._steps
 

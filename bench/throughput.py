@@ -50,9 +50,9 @@ async def drive_complaint(complaints: ComplaintClient, complaint_id: str) -> Non
         )
 
 
-async def drive_bare(client: Client, task_queue: str, workflow_id: str) -> None:
+async def drive_bare(client: Client, task_queue: str, workflow_id: str, visible: bool = False) -> None:
     """The same calls on the bare workflow: a start awaited through an update, then one update per step."""
-    handle = await client.start_workflow(BareWorkflow.run, [], id=workflow_id, task_queue=task_queue)
+    handle = await client.start_workflow(BareWorkflow.run, args=[[], visible], id=workflow_id, task_queue=task_queue)
     await handle.execute_update(BareWorkflow.registered)
     for step in range(len(STEPS)):
         await handle.execute_update(BareWorkflow.act, step, id=f"{workflow_id}-{step}")
@@ -65,10 +65,10 @@ async def complaints_per_second(complaints: ComplaintClient, count: int) -> floa
     return count / (time.perf_counter() - started)
 
 
-async def bare_per_second(client: Client, task_queue: str, count: int) -> float:
+async def bare_per_second(client: Client, task_queue: str, count: int, visible: bool = False) -> float:
     ids = [bench_id("floor") for _ in range(count)]
     started = time.perf_counter()
-    await asyncio.gather(*(drive_bare(client, task_queue, wid) for wid in ids))
+    await asyncio.gather(*(drive_bare(client, task_queue, wid, visible) for wid in ids))
     return count / (time.perf_counter() - started)
 
 
@@ -79,6 +79,9 @@ class ThroughputResult:
     cpu: list[dict[str, float]] = field(default_factory=list)
     """Per round, CPU milliseconds per complaint by part of the stack."""
     floor_cpu: list[dict[str, float]] = field(default_factory=list)
+    visible: list[float] = field(default_factory=list)
+    """Per round, the bare workflow with the operator's view (BareWorkflow's `visible`), per second."""
+    visible_cpu: list[dict[str, float]] = field(default_factory=list)
 
 
 async def measure(
@@ -102,12 +105,19 @@ async def measure(
             result.baselines.append(await bare_per_second(complaints.client, floor_queue, count))
         result.floor_cpu.append({name: seconds * 1000 / count for name, seconds in spent.items()})
 
+    async def visible() -> None:
+        spent: dict[str, float] = {}
+        with meter.measuring(spent):
+            result.visible.append(await bare_per_second(complaints.client, floor_queue, count, visible=True))
+        result.visible_cpu.append({name: seconds * 1000 / count for name, seconds in spent.items()})
+
     for round_ in range(rounds):
-        for part in (life, floor) if round_ % 2 == 0 else (floor, life):
+        for part in (life, floor, visible) if round_ % 2 == 0 else (visible, floor, life):
             await part()
         print(
-            f"  round {round_ + 1}: {result.values[-1]:.2f} complaints/s, floor {result.baselines[-1]:.2f}/s;"
-            f" CPU ms per complaint {_cpu_text(result.cpu[-1])}; per bare run {_cpu_text(result.floor_cpu[-1])}",
+            f"  round {round_ + 1}: {result.values[-1]:.2f} complaints/s, floor {result.baselines[-1]:.2f}/s,"
+            f" with the operator's view {result.visible[-1]:.2f}/s; CPU ms per complaint {_cpu_text(result.cpu[-1])};"
+            f" per bare run {_cpu_text(result.floor_cpu[-1])}; with the view {_cpu_text(result.visible_cpu[-1])}",
             flush=True,
         )
     return result
