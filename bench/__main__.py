@@ -1,6 +1,6 @@
 """The benchmark suite (issue 5): five figures, each a ratio against a baseline measured in the same run.
 
-    uv run python -m bench            # the whole suite, about ten minutes on two cores; rewrites bench/RESULTS.md
+    uv run python -m bench            # the whole suite, about 15 minutes on two cores; rewrites bench/RESULTS.md
     uv run python -m bench --quick    # a smoke run (small counts, two rounds); writes nothing unless --out is given
 
 Everything runs on an embedded stack of its own in a temporary directory: a Temporal dev server on a SQLite file,
@@ -71,12 +71,12 @@ class Sizes:
 
 FULL = Sizes(
     rounds=3,
-    lifecycles=30,
+    lifecycles=60,
     latency_samples=100,
     record_complaints=60,
     record_concurrency=10,
     memory_counts=(100, 500, 1000, 2000, 10_000),
-    memory_budget_seconds=330,
+    memory_budget_seconds=600,
     memory_readings=5,
     skip_per_round=2,
 )
@@ -366,7 +366,7 @@ def main() -> None:
     )
     parser.add_argument("--memory-cache", type=int, help="max_cached_workflows of the memory figure's worker")
     parser.add_argument(
-        "--memory-budget", type=float, help="seconds the memory figure may spend starting complaints (default 330)"
+        "--memory-budget", type=float, help="seconds the memory figure may spend starting complaints (default 600)"
     )
     parser.add_argument("--rounds", type=int, help="rounds of every figure (default 3; more for a steadier median)")
     parser.add_argument("--keep", type=Path, help="keep the stack's data and logs in this directory")

@@ -136,7 +136,7 @@ def render(
     lines = [
         "# Benchmark results",
         "",
-        f"Run with `{command}` (about ten minutes; `--quick` for a smoke run of a minute or two). It starts its own",
+        f"Run with `{command}` (about 15 minutes; `--quick` for a smoke run of a minute or two). It starts its own",
         "embedded stack in a temporary directory (Temporal dev server on SQLite, embedded PostgreSQL, in-process",
         "worker from `worker.build_worker`, encrypted payloads) and rewrites this file.",
         "",

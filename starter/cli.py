@@ -176,7 +176,7 @@ async def _answered(call: Awaitable[T], complaint_id: str, patience: float, mean
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):  # the latter: an update cut short by our wait
         raise Failure(
             f"complaint {complaint_id}: no worker answered within {patience:.0f}s{meanwhile} "
-            "(is `complaints dev` or `complaints worker` running?)",
+            "(is `complaints dev` or `complaints worker` running, and its PostgreSQL reachable?)",
             EXIT_UNAVAILABLE,
         ) from None
     except RPCError as exc:
@@ -265,6 +265,8 @@ async def cmd_act(args: argparse.Namespace) -> int:
         ),
         args.complaint_id,
         args.timeout,
+        f"; if it was accepted it applies once the worker can record it, and sending it again with --request-id"
+        f" {request.request_id} is safe",
     )
     allowed = await _answered(client.allowed_actions(args.complaint_id, request.role), args.complaint_id, args.timeout)
     _emit({**describe(state), "allowed_actions": [a.value for a in allowed]})

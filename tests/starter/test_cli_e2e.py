@@ -159,6 +159,11 @@ def test_an_ended_complaint(env: dict[str, str]) -> None:
 
 def test_no_worker_answering_is_worth_a_retry(env: dict[str, str]) -> None:
     nobody = {**env, "COMPLAINTS_TASK_QUEUE": "nobody-polls-this"}
-    result = complaints("start", "-", "--timeout", "2", stdin=json.dumps(make_intake()), env=nobody)
+    intake = make_intake()
+    result = complaints("start", "-", "--timeout", "2", stdin=json.dumps(intake), env=nobody)
     assert (result.status, result.stdout) == (3, ""), result.stderr
     assert "no worker answered within 2s; it is started" in result.stderr
+    cid = intake["complaint_id"]
+    acted = complaints("act", cid, "acknowledge", *AGENT, "--request-id", "ack-1", "--timeout", "2", env=nobody)
+    assert (acted.status, acted.stdout) == (3, ""), acted.stderr
+    assert "sending it again with --request-id ack-1 is safe" in acted.stderr
