@@ -10,17 +10,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import activity, workflow
-from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from temporalio.client import Client
     from temporalio.worker import Worker
 
     from starter.settings import Settings
+    from workflows.visibility import CASE_NUMBER, STAGE
 
 NOOP_TIMEOUT = timedelta(seconds=10)
-STAGE = SearchAttributeKey.for_keyword("ComplaintStage")
-CASE_NUMBER = SearchAttributeKey.for_keyword("CaseNumber")
 
 
 @activity.defn

@@ -7,6 +7,7 @@ import asyncio
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,27 +94,21 @@ async def measure(
     await bare_per_second(complaints.client, floor_queue, max(2, count // 10))
     result = ThroughputResult()
 
-    async def life() -> None:
+    async def timed(rate: Callable[[], Awaitable[float]], rates: list[float], cpu: list[dict[str, float]]) -> None:
         spent: dict[str, float] = {}
         with meter.measuring(spent):
-            result.values.append(await complaints_per_second(complaints, count))
-        result.cpu.append({name: seconds * 1000 / count for name, seconds in spent.items()})
+            rates.append(await rate())
+        cpu.append({name: seconds * 1000 / count for name, seconds in spent.items()})
 
-    async def floor() -> None:
-        spent: dict[str, float] = {}
-        with meter.measuring(spent):
-            result.baselines.append(await bare_per_second(complaints.client, floor_queue, count))
-        result.floor_cpu.append({name: seconds * 1000 / count for name, seconds in spent.items()})
-
-    async def visible() -> None:
-        spent: dict[str, float] = {}
-        with meter.measuring(spent):
-            result.visible.append(await bare_per_second(complaints.client, floor_queue, count, visible=True))
-        result.visible_cpu.append({name: seconds * 1000 / count for name, seconds in spent.items()})
-
+    client = complaints.client
+    parts = [
+        (lambda: complaints_per_second(complaints, count), result.values, result.cpu),
+        (lambda: bare_per_second(client, floor_queue, count), result.baselines, result.floor_cpu),
+        (lambda: bare_per_second(client, floor_queue, count, visible=True), result.visible, result.visible_cpu),
+    ]
     for round_ in range(rounds):
-        for part in (life, floor, visible) if round_ % 2 == 0 else (visible, floor, life):
-            await part()
+        for part in parts if round_ % 2 == 0 else parts[::-1]:
+            await timed(*part)
         print(
             f"  round {round_ + 1}: {result.values[-1]:.2f} complaints/s, floor {result.baselines[-1]:.2f}/s,"
             f" with the operator's view {result.visible[-1]:.2f}/s; CPU ms per complaint {_cpu_text(result.cpu[-1])};"

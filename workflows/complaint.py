@@ -81,8 +81,8 @@ class ComplaintWorkflow:
         self._received = False
         self._moving = False
         self._indexed: dict[str, Any] = {}
-        self._alarm: asyncio.Task[None] | None = None
-        self._alarm_at: datetime | None = None
+        self._alarm: tuple[datetime, asyncio.Task[None]] | None = None
+        """The instant the clock's timer is set for, and the timer."""
         for action in Action:
             handler, validator = self._action_handlers(action)
             workflow.set_update_handler(action.value, handler, validator=validator)
@@ -151,9 +151,9 @@ class ComplaintWorkflow:
             return
         delay = (clock.at - workflow.now()).total_seconds()
         if delay > 0 and self._takes(KEPT_ALARM):
-            alarm = self._alarm_until(clock.at)
+            set_for, alarm = self._alarm_until(clock.at)
             await workflow.wait_condition(lambda: self._changes != seen or alarm.done())
-            if self._changes != seen or self._alarm_at != clock.at:
+            if self._changes != seen or set_for != clock.at:
                 return  # an action came first, or the alarm was set for an earlier clock: look again
         elif delay > 0:
             try:
@@ -169,14 +169,15 @@ class ComplaintWorkflow:
                 return
             await self._record(apply_clock(self._current(), clock.event, workflow.now()))
 
-    def _alarm_until(self, at: datetime) -> asyncio.Task[None]:
+    def _alarm_until(self, at: datetime) -> tuple[datetime, asyncio.Task[None]]:
         """The durable timer to the next clock. Most actions leave the next clock where it was or move it later, so
         the timer already set is kept and rings early at worst; only a clock that comes earlier sets a new one."""
-        if self._alarm is None or self._alarm.done() or self._alarm_at is None or at < self._alarm_at:
-            if self._alarm is not None:
-                self._alarm.cancel()
-            self._alarm_at = at
-            self._alarm = asyncio.create_task(asyncio.sleep((at - workflow.now()).total_seconds()))
+        if self._alarm is not None:
+            set_for, timer = self._alarm
+            if not timer.done() and set_for <= at:
+                return self._alarm
+            timer.cancel()
+        self._alarm = (at, asyncio.create_task(asyncio.sleep((at - workflow.now()).total_seconds())))
         return self._alarm
 
     # ---- actions: an update (with validator) for each; the brief's three external events also as signals ----
