@@ -47,6 +47,15 @@ class ComplaintMetrics:
         self.activity_failures = meter.create_counter(
             "complaints_activity_failures", "Failed activity attempts, by activity and error type."
         )
+        self.unencrypted_refused = meter.create_counter(
+            "complaints_unencrypted_payloads_refused",
+            "Payloads that reached the worker without encryption and were not applied (a signal dropped, an update or"
+            " a start refused); counted again if the complaint's history is replayed.",
+        )
+        self.record_refusals = meter.create_counter(
+            "complaints_record_refusals",
+            "Transitions PostgreSQL refused for good (a data error retrying cannot fix), by event kind and error.",
+        )
 
     @classmethod
     def of_runtime(cls, runtime: Runtime) -> ComplaintMetrics:

@@ -14,8 +14,15 @@ Keys come from `COMPLAINTS_ENCRYPTION_KEYS` (`id1:base64key,id2:base64key`) or f
 (`COMPLAINTS_KEY_FILE`; JSON `{"keys": [{"id": ..., "key": ...}]}` or a bare list of those, or TOML with
 `[[keys]]` tables); `complaints dev` creates one in its data directory on first start.
 
-Payloads written before encryption was switched on are not encrypted; they are read as they are, so complaints
-already in flight carry on (and recorded clear-text histories still replay). Everything written is encrypted.
+Only holders of a key can act on a complaint. A payload that is not sealed with a key of the ring (sent in
+clear text by someone who reaches the Temporal frontend with the plain `temporal` CLI, stating any role; or under
+an unknown key; or altered) is never applied, and must not jam the complaint either: a codec that raised while
+the worker decodes an activation would fail the whole workflow task, which Temporal retries for ever. So the
+codec hands such a payload on as a `refused` marker (counted, one log line), and the payload converter turns the
+marker into a non-retryable `UnencryptedPayload` error where the SDK reads the argument: an update is refused
+with that error, a signal is dropped, a start fails at once, and every other event of the complaint is applied
+as usual. The Temporal UI's codec endpoint reads plain payloads as they are (`accept_unencrypted`): it only
+displays them.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,8 +44,16 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
+from temporalio.api.failure.v1 import Failure
+from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverter,
+    EncodingPayloadConverter,
+    PayloadCodec,
+    PayloadConverter,
+)
+from temporalio.exceptions import ApplicationError
 
 ENCODING = b"binary/encrypted"
 """The `encoding` metadata of an encrypted payload (Temporal's convention for encrypted data)."""
@@ -49,6 +64,13 @@ NONCE_BYTES = 12
 KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 DEV_KEY_FILE = "encryption-keys.json"
 """The key file `complaints dev` keeps in its data directory."""
+REFUSED_ENCODING = b"binary/refused-unencrypted"
+"""What the codec hands on in place of a payload that arrived without encryption (it carries no data)."""
+UNENCRYPTED = "UnencryptedPayload"
+"""Error type of the refusal: an update answers with it, a start fails with it, a signal is dropped."""
+UNENCRYPTED_MESSAGE = (
+    "refused: the payload was not encrypted with the complaints key; only key holders may act on complaints"
+)
 
 
 class EncryptionKeyError(ValueError):
@@ -118,10 +140,6 @@ class KeyRing:
     @property
     def keys(self) -> list[EncryptionKey]:
         return list(self._keys)
-
-    def with_key(self, key: EncryptionKey) -> KeyRing:
-        """This ring plus `key`, which becomes the newest."""
-        return KeyRing([*self._keys, key])
 
     def encrypt(self, plaintext: bytes) -> tuple[str, bytes]:
         """(key id, nonce + ciphertext + tag). The key id is bound as associated data: it cannot be swapped."""
@@ -227,24 +245,57 @@ def configured_key_ring(spec: str | None, key_file: Path | None) -> KeyRing | No
 
 
 class EncryptionCodec(PayloadCodec):
-    """Each payload, metadata and data, serialised and sealed; the outer payload says only how and with which key."""
+    """Each payload, metadata and data, serialised and sealed; the outer payload says only how and with which key.
 
-    def __init__(self, key_ring: KeyRing) -> None:
+    `on_refused` is called, with the reason, for each payload that is not sealed with a key of the ring (not
+    encrypted, an unknown key, altered): the worker counts and logs it;
+    `accept_unencrypted` reads such payloads as they are, for the UI's codec endpoint and for replaying histories
+    recorded before encryption existed."""
+
+    def __init__(
+        self,
+        key_ring: KeyRing,
+        *,
+        accept_unencrypted: bool = False,
+        on_refused: Callable[[str], None] | None = None,
+    ) -> None:
         self.key_ring = key_ring
+        self.accept_unencrypted = accept_unencrypted
+        self.on_refused = on_refused
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self.encrypt(payload) for payload in payloads]
 
+    def for_display(self) -> EncryptionCodec:
+        """The same keys, reading unencrypted payloads as they are: for the UI's codec endpoint, which only shows
+        what is in a history (and there an unencrypted payload is what someone without the key sent)."""
+        return EncryptionCodec(self.key_ring, accept_unencrypted=True)
+
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return [self.decrypt(payload) for payload in payloads]
+        return [self.decoded(payload) for payload in payloads]
 
     def encrypt(self, payload: Payload) -> Payload:
         key_id, sealed = self.key_ring.encrypt(payload.SerializeToString())
         return Payload(metadata={"encoding": ENCODING, KEY_ID: key_id.encode()}, data=sealed)
 
+    def decoded(self, payload: Payload) -> Payload:
+        """The payload decrypted; one that is not sealed with a key of the ring becomes the `refused` marker, never
+        an exception (see the module's docstring), unless this codec accepts unencrypted payloads (the UI's)."""
+        if self.accept_unencrypted:
+            return self.decrypt(payload)
+        try:
+            return self.decrypt(payload)
+        except PayloadDecryptionError as exc:
+            if self.on_refused is not None:
+                self.on_refused(str(exc))
+            return Payload(metadata={"encoding": REFUSED_ENCODING})
+
     def decrypt(self, payload: Payload) -> Payload:
+        """The payload decrypted, or `PayloadDecryptionError`; an unencrypted one as it is if accepted."""
         if payload.metadata.get("encoding") != ENCODING:
-            return payload  # written before encryption was switched on
+            if self.accept_unencrypted:
+                return payload
+            raise PayloadDecryptionError("payload is not encrypted")
         key_id = payload.metadata.get(KEY_ID, b"").decode(errors="replace")
         plain = Payload()
         try:
@@ -256,12 +307,52 @@ class EncryptionCodec(PayloadCodec):
         return plain
 
 
-def complaints_data_converter(key_ring: KeyRing) -> DataConverter:
+class RefusedPayloadConverter(EncodingPayloadConverter):
+    """Reads the codec's `refused` marker as the `UnencryptedPayload` error; never writes anything."""
+
+    @property
+    def encoding(self) -> str:
+        return REFUSED_ENCODING.decode()
+
+    def to_payload(self, value: Any) -> Payload | None:
+        return None
+
+    def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
+        raise ApplicationError(UNENCRYPTED_MESSAGE, type=UNENCRYPTED, non_retryable=True)
+
+
+class ComplaintsPayloadConverter(PydanticPayloadConverter):
+    """Pydantic JSON, plus the refusal of payloads that arrived unencrypted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        refused = RefusedPayloadConverter()
+        self.converters = {refused.encoding.encode(): refused, **self.converters}
+
+
+class ComplaintsFailureConverter(DefaultFailureConverter):
+    """Failure messages and stack traces go into the encrypted attributes, which can hold the customer's words;
+    only the refusal of an unencrypted payload stays readable, for the sender who has no key to read it with."""
+
+    def __init__(self) -> None:
+        super().__init__(encode_common_attributes=True)
+
+    def to_failure(self, exception: BaseException, payload_converter: PayloadConverter, failure: Failure) -> None:
+        if isinstance(exception, ApplicationError) and exception.type == UNENCRYPTED:
+            DefaultFailureConverter().to_failure(exception, payload_converter, failure)
+            return
+        super().to_failure(exception, payload_converter, failure)
+
+
+def complaints_data_converter(
+    key_ring: KeyRing, *, accept_unencrypted: bool = False, on_refused: Callable[[str], None] | None = None
+) -> DataConverter:
     """Pydantic JSON, then AES-256-GCM; failure messages and stack traces moved into the encrypted attributes."""
     return dataclasses.replace(
         pydantic_data_converter,
-        payload_codec=EncryptionCodec(key_ring),
-        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+        payload_converter_class=ComplaintsPayloadConverter,
+        payload_codec=EncryptionCodec(key_ring, accept_unencrypted=accept_unencrypted, on_refused=on_refused),
+        failure_converter_class=ComplaintsFailureConverter,
     )
 
 

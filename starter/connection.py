@@ -10,14 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import structlog
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 
+from activities.metrics import ComplaintMetrics
 from starter.codec import EncryptionKeyError, KeyRing, complaints_data_converter, configured_key_ring
 from starter.settings import Settings, load_settings
 
 DEFAULT_ADDRESS = "localhost:7233"
+
+log = structlog.get_logger(__name__)
 
 
 class MissingEncryptionKeys(EncryptionKeyError):
@@ -63,7 +67,13 @@ async def connect_temporal(
     if runtime is not None:
         config["runtime"] = runtime
     config.update(overrides)
-    return await Client.connect(**config, data_converter=complaints_data_converter(ring))
+    metrics = ComplaintMetrics.of_runtime(runtime or Runtime.default())
+
+    def refused(reason: str) -> None:
+        metrics.unencrypted_refused.add(1)
+        log.warning("payload refused: not sealed with a key of this service, so it is not applied", reason=reason)
+
+    return await Client.connect(**config, data_converter=complaints_data_converter(ring, on_refused=refused))
 
 
 async def register_search_attributes(client: Client) -> None:

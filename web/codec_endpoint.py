@@ -35,6 +35,7 @@ from starlette.routing import Route
 from temporalio.converter import PayloadCodec
 
 from activities.database import database_unavailable
+from starter.codec import EncryptionCodec
 from starter.codec_server import decode_payloads, encode_payloads
 from web.settings import RETRY_AFTER_SECONDS, WebSettings
 from web.users import UserRole, get_user
@@ -90,7 +91,7 @@ class CodecEndpoint:
     """The two endpoints and their preflight; `codec` None (no keys) answers 404 after the same checks."""
 
     def __init__(self, codec: PayloadCodec | None, pool: asyncpg.Pool, settings: WebSettings) -> None:
-        self.codec = codec
+        self.codec = codec.for_display() if isinstance(codec, EncryptionCodec) else codec
         self.pool = pool
         self.namespace = settings.temporal_namespace
         self.ui_origin = origin_of(settings.temporal_ui)

@@ -16,6 +16,9 @@ from starter.codec import (
     DEV_KEY_FILE,
     ENCODING,
     KEY_ID,
+    REFUSED_ENCODING,
+    UNENCRYPTED,
+    UNENCRYPTED_MESSAGE,
     EncryptionCodec,
     EncryptionKey,
     EncryptionKeyError,
@@ -57,7 +60,7 @@ async def test_the_newest_key_encrypts_and_any_known_key_decrypts() -> None:
     assert (under_a.metadata[KEY_ID], under_b.metadata[KEY_ID]) == (b"a", b"b")
     assert await rotated.decode([under_a, under_b]) == [json_payload(SECRET)] * 2
     with pytest.raises(PayloadDecryptionError, match="'b'"):
-        await old.decode([under_b])
+        old.decrypt(under_b)
     # the safe roll-out order: B known everywhere first, A still the newest
     assert KeyRing([KEY_B, KEY_A]).newest.key_id == "a"
 
@@ -69,16 +72,49 @@ async def test_altered_ciphertext_or_a_swapped_key_id_is_refused() -> None:
     tampered.CopyFrom(sealed)
     tampered.data = sealed.data[:-1] + bytes([sealed.data[-1] ^ 1])
     with pytest.raises(PayloadDecryptionError, match="altered"):
-        await codec.decode([tampered])
+        codec.decrypt(tampered)
     swapped = Payload()
     swapped.CopyFrom(sealed)
     swapped.metadata[KEY_ID] = b"a"  # the key id is bound to the ciphertext
     with pytest.raises(PayloadDecryptionError):
-        await codec.decode([swapped])
+        codec.decrypt(swapped)
 
 
-async def test_clear_text_written_before_encryption_is_read_as_it_is() -> None:
-    codec = EncryptionCodec(KeyRing([KEY_A]))
+async def test_what_is_not_sealed_with_our_keys_is_refused_never_raised_and_never_read() -> None:
+    """The worker's codec: a payload in clear text, under an unknown key or altered is handed on as the refused
+    marker (one report each), which the converter reads as the non-retryable `UnencryptedPayload` error; raising
+    in the codec would fail the workflow task for ever."""
+    reasons: list[str] = []
+    codec = EncryptionCodec(KeyRing([KEY_A]), on_refused=reasons.append)
+    [under_b] = await EncryptionCodec(KeyRing([KEY_B])).encode([json_payload(SECRET)])
+    [sealed] = await codec.encode([json_payload(SECRET)])
+    tampered = Payload()
+    tampered.CopyFrom(sealed)
+    tampered.data = sealed.data[:-1] + bytes([sealed.data[-1] ^ 1])
+    decoded = await codec.decode([json_payload("role: manager"), under_b, tampered, sealed])
+    assert [p.metadata["encoding"] for p in decoded] == [REFUSED_ENCODING] * 3 + [b"json/plain"]
+    assert all(not p.data for p in decoded[:3]), "nothing of a refused payload is passed on"
+    assert [reason.split()[0:3] for reason in reasons] == [
+        ["payload", "is", "not"],
+        ["payload", "encrypted", "with"],
+        ["payload", "under", "key"],
+    ]
+    converter = complaints_data_converter(KeyRing([KEY_A]))
+    with pytest.raises(ApplicationError) as refused:
+        converter.payload_converter.from_payloads([decoded[0]])
+    assert refused.value.type == UNENCRYPTED and refused.value.non_retryable
+    assert converter.payload_converter.from_payloads([decoded[3]]) == [SECRET]
+
+
+async def test_the_refusal_is_the_one_failure_a_sender_without_the_key_can_read() -> None:
+    converter = complaints_data_converter(KeyRing([KEY_A]))
+    failure = Failure()
+    await converter.encode_failure(ApplicationError(UNENCRYPTED_MESSAGE, type=UNENCRYPTED), failure)
+    assert failure.message == UNENCRYPTED_MESSAGE and not failure.HasField("encoded_attributes")
+
+
+async def test_the_ui_codec_shows_clear_text_as_it_is() -> None:
+    codec = EncryptionCodec(KeyRing([KEY_A]), accept_unencrypted=True)
     assert await codec.decode([json_payload("old")]) == [json_payload("old")]
 
 

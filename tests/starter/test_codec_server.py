@@ -11,7 +11,7 @@ import pytest
 from starter.codec import ENCODING, KEY_ID, EncryptionCodec, EncryptionKey, KeyRing, PayloadDecryptionError
 from starter.codec_server import MAX_PAYLOADS, MalformedCodecRequest, decode_payloads, encode_payloads
 
-CODEC = EncryptionCodec(KeyRing([EncryptionKey("ui-1", bytes(range(32)))]))
+CODEC = EncryptionCodec(KeyRing([EncryptionKey("ui-1", bytes(range(32)))]), accept_unencrypted=True)
 
 
 def b64(data: bytes) -> str:

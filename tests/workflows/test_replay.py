@@ -1,7 +1,8 @@
 """Recorded histories replay against today's workflow code: complaints in flight survive a deploy.
 
-They replay through the encrypting data converter: the recorded histories predate encryption, and complaints
-in flight then (clear-text payloads) must carry on under a worker that encrypts.
+They replay through the encrypting data converter. The first generation predates encryption: it replays with
+the converter that reads clear-text payloads as they are (`accept_unencrypted`), which no worker uses; a worker
+refuses such payloads (tests/workflows/test_unencrypted.py).
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
-from workflow_support import TEST_DATA_CONVERTER
+from workflow_support import TEST_DATA_CONVERTER, TEST_KEY_RING
 
+from starter.codec import complaints_data_converter
 from workflows.complaint import KEPT_ALARM, ComplaintWorkflow
 
 HISTORY_ROOT = Path(__file__).resolve().parent.parent / "histories"
 HISTORIES = sorted(HISTORY_ROOT.rglob("*.json"))
 """Every generation: the first (before encryption and the reminder) and each later one in its own folder."""
+BEFORE_ENCRYPTION = complaints_data_converter(TEST_KEY_RING, accept_unencrypted=True)
 
 
 def test_histories_are_recorded() -> None:
@@ -32,7 +35,8 @@ def test_histories_are_recorded() -> None:
 )
 async def test_recorded_history_replays(name: str, recorded: str) -> None:
     history = WorkflowHistory.from_json(name, recorded)
-    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=TEST_DATA_CONVERTER)
+    converter = BEFORE_ENCRYPTION if "/" not in name else TEST_DATA_CONVERTER
+    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{name}: {result.replay_failure}"
 
@@ -44,7 +48,7 @@ async def test_the_first_response_reminder_unguarded_would_break_complaints_in_f
     waiting on its 24-hour clock when the new code was deployed could not be replayed."""
     recorded = (HISTORY_ROOT / "first_response_missed.json").read_text(encoding="utf-8")
     history = WorkflowHistory.from_json("first_response_missed", recorded)
-    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=TEST_DATA_CONVERTER)
+    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=BEFORE_ENCRYPTION)
     assert (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure is None
     monkeypatch.setattr(workflow, "patched", lambda patch_id: True)  # the change as if written without the guard
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
