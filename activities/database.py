@@ -62,6 +62,21 @@ def database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and _raised_in_asyncpg(exc.__traceback__)
 
 
+PERMANENT_SQLSTATE_CLASSES = frozenset({"22", "23"})
+"""Data exceptions (a NUL byte, a value out of range) and integrity violations: the same write fails every time."""
+
+
+def write_cannot_succeed(exc: BaseException) -> bool:
+    """A record write that retrying cannot fix: PostgreSQL refused the data itself, or the data could not even be
+    encoded for it. Everything else (the server away, a timeout, a serialization conflict, a deadlock, a bug that a
+    deploy may fix) is retried as before, so a complaint is never lost to an outage."""
+    if isinstance(exc, asyncpg.PostgresError):
+        return str(getattr(exc, "sqlstate", "") or "")[:2] in PERMANENT_SQLSTATE_CLASSES
+    if isinstance(exc, asyncpg.InterfaceError) and isinstance(exc, ValueError):
+        return True  # asyncpg's own "invalid input for query argument": the value cannot be sent at all
+    return isinstance(exc, UnicodeError | OverflowError)
+
+
 def dsn_for_database(dsn: str, database: str) -> str:
     """The same server and credentials, another database: tests and the dev stack create their own."""
     parts = urlsplit(dsn)

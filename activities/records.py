@@ -22,7 +22,9 @@ import asyncpg.pool
 import structlog
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from activities.database import write_cannot_succeed
 from activities.metrics import ComplaintMetrics
 from domain.calendar import BUSINESS_TZ, WorkingCalendar
 from domain.deadlines import compute_deadlines
@@ -49,6 +51,10 @@ Connection: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionPr
 
 WINDOW_DAYS_AFTER_DUE = 60
 """Calendar days past the resolution due date that a cycle's working-day list still covers (for reminders)."""
+
+RECORD_REFUSED = "RecordRefused"
+"""Error type of a record write PostgreSQL refused for good: the workflow carries on without it (see
+`ComplaintRecords.refused`), instead of retrying it for ever."""
 
 CASE_NUMBER_LOCK_CLASS = 73_104_120
 """First key of the two-key advisory lock that serialises registrations of one complaint id."""
@@ -372,6 +378,14 @@ class ComplaintRecords:
         a new run carries on from where the record stands instead of numbering events from 1 again.
         """
         clocks = cycle_clocks(request.received_at, self._calendar)
+        try:
+            return await self._register(request, clocks)
+        except Exception as exc:
+            if not write_cannot_succeed(exc):
+                raise
+            raise await self.refused(request.complaint_id, request.workflow_id, 1, "received", exc) from None
+
+    async def _register(self, request: RegisterComplaint, clocks: CycleClocks) -> Transition:
         bound = _bound_log(request.complaint_id)
         async with self._pool.acquire() as conn, conn.transaction():
             # Serialise registrations of this complaint id, so two concurrent starts cannot both allocate.
@@ -400,10 +414,46 @@ class ComplaintRecords:
     @activity.defn
     async def record_transition(self, record: TransitionRecord) -> None:
         """Append the event, move the snapshot forward, queue the messages and file the documents: one transaction."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            new = await self._persist(conn, record.workflow_id, record.transition)
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                new = await self._persist(conn, record.workflow_id, record.transition)
+        except Exception as exc:
+            if not write_cannot_succeed(exc):
+                raise  # the server away, a timeout, a conflict: retried, as a complaint must never be lost
+            event = record.transition.event
+            state = record.transition.state
+            raise await self.refused(state.complaint_id, record.workflow_id, event.seq, event.kind, exc) from None
         if new:  # counted once committed, and only the first time
             ComplaintMetrics.current().recorded(record.transition)
+
+    async def refused(
+        self, complaint_id: str, workflow_id: str, seq: int, kind: str, exc: Exception
+    ) -> ApplicationError:
+        """A write PostgreSQL refused for good: listed for admins (kinds and error names only, never the data),
+        counted, logged once, and answered with a non-retryable error the workflow knows how to carry on from."""
+        sqlstate = getattr(exc, "sqlstate", None)
+        error = type(exc).__name__
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO record_refusals (complaint_id, workflow_id, seq, kind, error, sqlstate) "
+                "VALUES ($1, $2, $3, $4, $5, $6)",
+                complaint_id,
+                workflow_id,
+                seq,
+                kind,
+                error,
+                sqlstate,
+            )
+        ComplaintMetrics.current().record_refusals.add(1, {"kind": kind, "error": error})
+        _bound_log(complaint_id).error(
+            "record refused the transition", seq=seq, kind=kind, error=error, sqlstate=sqlstate
+        )
+        return ApplicationError(
+            f"the record refused this {kind.replace('_', ' ')} ({error}{', SQLSTATE ' + sqlstate if sqlstate else ''});"
+            " it is listed for admins",
+            type=RECORD_REFUSED,
+            non_retryable=True,
+        )
 
     @activity.defn
     async def compute_cycle_clocks(self, received_at: datetime) -> CycleClocks:
@@ -574,6 +624,17 @@ class ComplaintRecords:
                 "SELECT complaint_id, kind, cycle, event_seq, title, body, created_at FROM documents "
                 "WHERE complaint_id = $1 ORDER BY event_seq, kind",
                 complaint_id,
+            )
+        return [dict(row) for row in rows]
+
+    async def record_refusals(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest writes PostgreSQL refused for good, newest first: what admins look into."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT r.refused_at, r.complaint_id, c.case_number, r.seq, r.kind, r.error, r.sqlstate "
+                "FROM record_refusals r LEFT JOIN complaints c USING (complaint_id) "
+                "ORDER BY r.refused_at DESC, r.id DESC LIMIT $1",
+                limit,
             )
         return [dict(row) for row in rows]
 

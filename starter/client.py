@@ -12,7 +12,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -83,7 +91,7 @@ class ComplaintClient:
             id=workflow_id_for(complaint_id),
             task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,  # a refused registration, sent again
             search_attributes=start_attributes(intake),
             static_summary=static_summary(intake),
         )
@@ -96,7 +104,23 @@ class ComplaintClient:
             if isinstance(exc, RPCError) and exc.status is not RPCStatusCode.ALREADY_EXISTS:
                 raise  # the server is unreachable or busy: the caller retries, with the same complaint id
             # Ended long ago (the same complaint, not a new one), or ending now: what it became.
-            return await self.handle(complaint_id).query(ComplaintWorkflow.get_state)
+            return await self._existing(complaint_id)
+
+    async def _existing(self, complaint_id: str) -> ComplaintState:
+        """The complaint a start found; `ActionFailed` when its registration was refused (it never got a case
+        number: the run failed, and a corrected start with the same complaint id runs again)."""
+        handle = self.handle(complaint_id)
+        try:
+            return await handle.query(ComplaintWorkflow.get_state)
+        except WorkflowQueryFailedError:
+            if (await handle.describe()).status is not WorkflowExecutionStatus.FAILED:
+                raise
+        try:
+            await handle.result()
+        except WorkflowFailureError as failed:
+            cause = failed.cause
+            raise ActionFailed("start", cause.message if isinstance(cause, ApplicationError) else str(cause)) from None
+        raise ActionFailed("start", f"complaint {complaint_id} ended without being registered")
 
     async def act(
         self,

@@ -12,10 +12,10 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.records import ComplaintRecords
+    from activities.records import RECORD_REFUSED, ComplaintRecords
     from domain.lifecycle import (
         ActionRejected,
         ClockEvent,
@@ -117,18 +117,24 @@ class ComplaintWorkflow:
     async def _receive(self, start: ComplaintInput) -> None:
         """Register the complaint: case number, deadlines, receipt form; one activity, one transaction."""
         started_at = workflow.info().start_time
-        transition = await workflow.execute_activity_method(
-            ComplaintRecords.register_complaint,
-            RegisterComplaint(
-                complaint_id=start.complaint_id,
-                workflow_id=workflow.info().workflow_id,
-                intake=start.intake,
-                received_at=start.intake.received_at or started_at,
-                now=started_at,
-            ),
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
-        )
+        try:
+            transition = await workflow.execute_activity_method(
+                ComplaintRecords.register_complaint,
+                RegisterComplaint(
+                    complaint_id=start.complaint_id,
+                    workflow_id=workflow.info().workflow_id,
+                    intake=start.intake,
+                    received_at=start.intake.received_at or started_at,
+                    now=started_at,
+                ),
+                start_to_close_timeout=RECORD_TIMEOUT,
+                retry_policy=RECORD_RETRY,
+            )
+        except ActivityError as exc:
+            refusal = _record_refusal(exc)
+            if refusal is None:
+                raise
+            raise refusal from None  # no case number can be given: the start fails, and may be sent again fixed
         self._show(transition.state)
         settled = start.intake.settled_on_the_spot
         if settled is not None and transition.state.stage is Stage.RECEIVED:
@@ -167,7 +173,7 @@ class ComplaintWorkflow:
             if clock.event is ClockEvent.REOPEN_WINDOW_ENDED:
                 self._archived = True
                 return
-            await self._record(apply_clock(self._current(), clock.event, workflow.now()))
+            await self._record_or_carry_on(apply_clock(self._current(), clock.event, workflow.now()))
 
     def _alarm_until(self, at: datetime) -> tuple[datetime, asyncio.Task[None]]:
         """The durable timer to the next clock. Most actions leave the next clock where it was or move it later, so
@@ -226,7 +232,15 @@ class ComplaintWorkflow:
             if action is Action.MERGE_INTO:
                 await self._tell_primary(MergeInto.model_validate(request.data).primary_complaint_id, request)
             transition = apply_action(state, action, request, now, new_cycle)
-            await self._record(transition)
+            try:
+                await self._record(transition)
+            except ActivityError as exc:
+                refusal = _record_refusal(exc)
+                if refusal is None:
+                    raise
+                raise ApplicationError(
+                    f"{action.value}: not applied, {refusal.message}", type=RECORD_REFUSED, non_retryable=True
+                ) from None
             return transition.state.without_history()
 
     @workflow.signal(name="absorb_duplicate")
@@ -240,7 +254,7 @@ class ComplaintWorkflow:
             earlier: CycleClocks | None = None
             if state.cycle == 1 and notice.received_at < state.received_at:
                 earlier = await self._clocks_from(notice.received_at)
-            await self._record(
+            await self._record_or_carry_on(
                 absorb_duplicate(state, notice.duplicate_complaint_id, notice.received_at, workflow.now(), earlier)
             )
 
@@ -279,9 +293,10 @@ class ComplaintWorkflow:
     def allowed_actions(self, role: Role | None = None) -> list[Action]:
         return allowed_actions(self._current(), role)
 
-    @workflow.update
+    @workflow.update(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
     async def registered(self) -> ComplaintState:
-        """Returns once the complaint is received (case number, deadlines): what a caller starting it waits for."""
+        """Returns once the complaint is received (case number, deadlines): what a caller starting it waits for.
+        A refused registration fails the run while this waits: the caller then asks what became of it."""
         await workflow.wait_condition(lambda: self._received)
         return self._current().without_history()
 
@@ -310,6 +325,19 @@ class ComplaintWorkflow:
         )
         self._show(transition.state)
 
+    async def _record_or_carry_on(self, transition: Transition) -> None:
+        """What the clocks and the merge do: they have happened whether or not the record takes them, so a refused
+        write (listed for admins by the activity) leaves the state moved on; otherwise the clock would fire again
+        and again. The next transition's snapshot carries the whole state to the record."""
+        try:
+            await self._record(transition)
+        except ActivityError as exc:
+            refusal = _record_refusal(exc)
+            if refusal is None:
+                raise
+            workflow.logger.warning("%s kept without its record: %s", transition.event.kind, refusal.message)
+            self._show(transition.state)
+
     def _show(self, state: ComplaintState) -> None:
         self.state = state
         self._changes += 1
@@ -333,3 +361,9 @@ class ComplaintWorkflow:
 
     def _ended(self) -> bool:
         return self._archived or is_final(self._current())
+
+
+def _record_refusal(exc: ActivityError) -> ApplicationError | None:
+    """The record activity's refusal of a write that retrying cannot fix, or None for any other failure."""
+    cause = exc.cause
+    return cause if isinstance(cause, ApplicationError) and cause.type == RECORD_REFUSED else None
