@@ -72,7 +72,12 @@ def build_worker(client: Client, records: ComplaintRecords, settings: Settings) 
         client,
         task_queue=settings.task_queue,
         workflows=[ComplaintWorkflow],
-        activities=[records.register_complaint, records.record_transition, records.compute_cycle_clocks],
+        activities=[
+            records.register_complaint,
+            records.record_transition,
+            records.compute_cycle_clocks,
+            records.find_merge_primary,
+        ],
         interceptors=[ActivityFailureCounter(ComplaintMetrics.of_client(client))],
         max_cached_workflows=settings.max_cached_workflows,
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_queue_timeout_seconds),

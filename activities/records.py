@@ -38,6 +38,7 @@ from domain.models import (
     CycleClocks,
     DocumentKind,
     InfoItem,
+    MergePrimary,
     Notification,
     Recipient,
     RegisterComplaint,
@@ -454,6 +455,15 @@ class ComplaintRecords:
             type=RECORD_REFUSED,
             non_retryable=True,
         )
+
+    @activity.defn
+    async def find_merge_primary(self, complaint_id: str) -> MergePrimary | None:
+        """The complaint a duplicate is about to be merged into, as recorded; None when there is none."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT complaint_id, stage, cycle, received_at FROM complaints WHERE complaint_id = $1", complaint_id
+            )
+        return None if row is None else MergePrimary.model_validate(dict(row))
 
     @activity.defn
     async def compute_cycle_clocks(self, received_at: datetime) -> CycleClocks:

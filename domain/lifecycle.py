@@ -30,6 +30,7 @@ from domain.models import (
     Intake,
     ManagerApproval,
     MergeInto,
+    MergePrimary,
     Notification,
     ProposePlan,
     Recipient,
@@ -138,6 +139,21 @@ def check_action(state: ComplaintState, action: Action, request: ActionRequest) 
     if isinstance(data, MergeInto) and data.primary_complaint_id == state.complaint_id:
         raise ActionRejected("merge_into: a complaint cannot be merged into itself")
     return data
+
+
+def check_merge(state: ComplaintState, request: ActionRequest, primary: MergePrimary | None) -> None:
+    """Whether this complaint may be merged into `primary` (as the record knows it), as `ActionRejected`.
+
+    The primary keeps the earliest receipt, so merging an earlier duplicate moves the deadlines promised to the
+    customer earlier, possibly into the past: only a manager may do that."""
+    target = MergeInto.model_validate(request.data).primary_complaint_id
+    if primary is None or primary.stage not in OPEN_STAGES:
+        raise ActionRejected(f"merge_into: complaint {target} is not open (unknown or ended)")
+    if primary.cycle == 1 and state.received_at < primary.received_at and request.role is not Role.MANAGER:
+        raise ActionRejected(
+            f"merge_into: this complaint was received before {target}, so merging would move its deadlines "
+            "earlier; only a manager may do that"
+        )
 
 
 def allowed_actions(state: ComplaintState, role: Role | None = None) -> list[Action]:

@@ -465,6 +465,15 @@ class RegisterComplaint(Strict):
     now: AwareDatetime
 
 
+class MergePrimary(Strict):
+    """What a duplicate needs to know of the complaint it is merged into, read from the record before the merge."""
+
+    complaint_id: str
+    stage: Stage
+    cycle: int
+    received_at: AwareDatetime
+
+
 class MergeNotice(Strict):
     """Sent by a duplicate to its primary when it is merged."""
 

@@ -98,7 +98,8 @@ class ComplaintClient:
         try:
             # One call starts the run and waits for its registration, which the run's first task already sees.
             return await self.client.execute_update_with_start_workflow(
-                ComplaintWorkflow.registered, start_workflow_operation=start
+                ComplaintWorkflow.registered,  # type: ignore[arg-type]  # the SDK types a decorator with options apart
+                start_workflow_operation=start,
             )
         except (WorkflowAlreadyStartedError, WorkflowUpdateFailedError, RPCError) as exc:
             if isinstance(exc, RPCError) and exc.status is not RPCStatusCode.ALREADY_EXISTS:

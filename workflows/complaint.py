@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         apply_action,
         apply_clock,
         check_action,
+        check_merge,
         is_final,
         is_repeat,
         next_clock,
@@ -38,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         Door,
         MergeInto,
         MergeNotice,
+        MergePrimary,
         RegisterComplaint,
         Role,
         Stage,
@@ -55,6 +57,9 @@ CHANGED_ATTRIBUTES_ONLY = "changed-search-attributes-only"
 KEPT_ALARM = "alarm-kept-until-a-clock-comes-earlier"
 """Patch id: the timer to the next clock survives actions that move the clock later (it rings early and the loop
 looks again); before it, every action cancelled the timer and started a new one."""
+
+MERGE_CHECKS_PRIMARY = "merge-checks-its-primary"
+"""Patch id: a merge first reads the primary from the record (open? would the deadlines move earlier?)."""
 
 EVERY_CHANGE_TO_NOW = "every-change-to-2026-11-26"
 """Patch id that stands for all three above: a run started on this code takes every change under this one marker.
@@ -230,7 +235,13 @@ class ComplaintWorkflow:
             if action is Action.REOPEN:
                 new_cycle = await self._clocks_from(now)
             if action is Action.MERGE_INTO:
-                await self._tell_primary(MergeInto.model_validate(request.data).primary_complaint_id, request)
+                primary_id = MergeInto.model_validate(request.data).primary_complaint_id
+                if workflow.patched(MERGE_CHECKS_PRIMARY):
+                    try:
+                        check_merge(state, request, await self._merge_primary(primary_id))
+                    except ActionRejected as exc:
+                        raise ApplicationError(str(exc), type="ActionRejected", non_retryable=True) from None
+                await self._tell_primary(primary_id, request)
             transition = apply_action(state, action, request, now, new_cycle)
             try:
                 await self._record(transition)
@@ -309,6 +320,15 @@ class ComplaintWorkflow:
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RECORD_RETRY,
         )
+
+    async def _merge_primary(self, complaint_id: str) -> MergePrimary | None:
+        primary: MergePrimary | None = await workflow.execute_activity_method(
+            ComplaintRecords.find_merge_primary,
+            complaint_id,
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+        )
+        return primary
 
     async def _record(self, transition: Transition) -> None:
         """Persist first, then take the state: the record never lags behind what a caller was told.

@@ -296,8 +296,13 @@ async def test_merge_keeps_the_earliest_receipt(
     duplicate = await complaints.start(intake(channel="email", received_at=earlier.isoformat()))
     primary = await complaints.start(intake(channel="support_ticket"))
     assert primary.received_at > duplicate.received_at
+    with pytest.raises(ActionFailed, match="would move its deadlines earlier; only a manager may do that"):
+        await complaints.act(
+            duplicate.complaint_id, Action.MERGE_INTO, **AGENT, data={"primary_complaint_id": primary.complaint_id}
+        )
+    assert (await complaints.state(primary.complaint_id)).received_at == primary.received_at
     merged = await complaints.act(
-        duplicate.complaint_id, Action.MERGE_INTO, **AGENT, data={"primary_complaint_id": primary.complaint_id}
+        duplicate.complaint_id, Action.MERGE_INTO, **MANAGER, data={"primary_complaint_id": primary.complaint_id}
     )
     assert merged.stage is Stage.MERGED
     assert (await complaints.handle(duplicate.complaint_id).result()).stage is Stage.MERGED
@@ -318,7 +323,7 @@ async def test_merge_keeps_the_earliest_receipt(
 
 async def test_merge_into_an_unknown_complaint_is_rejected(intake: Any, complaints: ComplaintClient) -> None:
     started = await complaints.start(intake())
-    with pytest.raises(ActionFailed, match="cannot take the merge"):
+    with pytest.raises(ActionFailed, match="is not open"):
         await complaints.act(
             started.complaint_id, Action.MERGE_INTO, **AGENT, data={"primary_complaint_id": uuid.uuid4().hex}
         )
