@@ -25,6 +25,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.lifecycle import ActionRejected, parse_data
 from domain.models import (
     Action,
     ActionRequest,
@@ -40,6 +41,8 @@ from workflows.complaint import MOVING, ComplaintWorkflow
 from workflows.visibility import start_attributes, static_summary
 
 DEFAULT_TASK_QUEUE = "complaints"
+MAX_REQUEST_BYTES = 128 * 1024
+"""Far above what an action's model admits (two texts of 5,000 characters), far below Temporal's 2 MB limit."""
 MOVING_PAUSE = 0.2
 MOVING_RETRIES = 100
 """An action refused while its complaint continues as new is sent again (same request id), for up to ~20 s."""
@@ -69,6 +72,20 @@ def parse_intake(raw: Any, now: datetime | None = None) -> Intake:
     if intake.received_at is not None:
         check_received_at(intake.received_at, now or datetime.now(UTC))
     return intake
+
+
+def checked_before_sending(action: Action, request: ActionRequest) -> None:
+    """The action's data as its own model takes it, and the request within `MAX_REQUEST_BYTES`; else
+    `ActionFailed` naming the field. Only the workflow knows whether the action is allowed now, but data that no
+    stage would take (a note of three megabytes) must not travel to Temporal: it would only be refused there, or,
+    grown past the payload limit, fail the complaint's workflow task."""
+    try:
+        parse_data(action, request)
+    except ActionRejected as exc:
+        raise ActionFailed(action.value, str(exc)) from None
+    size = len(request.model_dump_json().encode())
+    if size > MAX_REQUEST_BYTES:
+        raise ActionFailed(action.value, f"data: too large ({size} bytes; at most {MAX_REQUEST_BYTES})")
 
 
 class ComplaintClient:
@@ -140,9 +157,14 @@ class ComplaintClient:
         so Temporal itself also deduplicates the call.
         """
         action = Action(action)
-        request = ActionRequest(
-            request_id=request_id or uuid.uuid4().hex, actor=actor, role=Role(role), data=data or {}, door=door
-        )
+        try:
+            request = ActionRequest(
+                request_id=request_id or uuid.uuid4().hex, actor=actor, role=role, data=data or {}, door=door
+            )
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ActionFailed(action.value, f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+        checked_before_sending(action, request)
         for _ in range(MOVING_RETRIES):
             try:
                 state: ComplaintState = await self.handle(complaint_id).execute_update(
@@ -165,7 +187,9 @@ class ComplaintClient:
         raise ActionFailed(action.value, "the complaint is still moving to a fresh run; try again in a moment")
 
     async def signal(self, complaint_id: str, action: Action | str, request: ActionRequest) -> None:
-        """Fire-and-forget for the three external events; rules are the same, a rejection is only logged."""
+        """Fire-and-forget for the three external events; rules are the same, a rejection is only logged. Data the
+        action could never take is refused here (`ActionFailed`), before it is sent."""
+        checked_before_sending(Action(action), request)
         await self.handle(complaint_id).signal(Action(action).value, request)
 
     async def state(self, complaint_id: str) -> ComplaintState:
