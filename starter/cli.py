@@ -425,6 +425,7 @@ async def cmd_dev(args: argparse.Namespace) -> int:
 
     stop = asyncio.Event()
     started = time.monotonic()
+    os.umask(0o077)  # everything the stack writes under its data directory is its owner's alone
     with stop_on_signals(stop):
         try:
             async with dev_stack(

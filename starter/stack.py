@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -109,8 +110,23 @@ def search_attribute_flags() -> list[str]:
 def prepare_data_dir(data_dir: Path) -> Path:
     """The absolute data directory, created: servers are handed absolute paths, whatever our cwd."""
     data_dir = data_dir.expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     return data_dir
+
+
+def lock_down(data_dir: Path) -> None:
+    """The data directory and everything in it readable and writable by its owner only: it holds the key file, the
+    session secret, both databases (customers' names and words) and the logs. Files made later by this process
+    and the servers it starts are owner-only through the process's umask (`complaints dev` sets 077); this takes
+    care of what an earlier run, another tool, or the embedded PostgreSQL left wider. Directories keep their
+    search bit for others where they had it: run as root, PostgreSQL runs as a user of its own, which must still
+    pass through the data directory to its own (0700) one, without reading or listing anything on the way."""
+    for path in (data_dir, *data_dir.rglob("*")):
+        with contextlib.suppress(FileNotFoundError):  # a server's temporary file, gone meanwhile
+            mode = path.lstat().st_mode
+            keep = 0o711 if stat.S_ISDIR(mode) else 0o700
+            if not stat.S_ISLNK(mode) and stat.S_IMODE(mode) & ~keep:
+                path.chmod(stat.S_IMODE(mode) & keep)
 
 
 def _alive(pid: int) -> bool:
@@ -446,6 +462,7 @@ async def dev_stack(
 
     settings = settings or load_settings()
     data_dir = prepare_data_dir(data_dir)
+    lock_down(data_dir)
     running = read_stack_file(data_dir)
     if running is not None:
         raise StackError(f"`complaints dev` is already running on {data_dir} (pid {running.pid})")
@@ -497,6 +514,7 @@ async def dev_stack(
             await stack.enter_async_context(_web_form(dsn, client, data_dir, web_port, info, settings, key_ring))
         write_stack_file(data_dir, info)
         stack.callback((data_dir / STACK_FILE).unlink, missing_ok=True)
+        lock_down(data_dir)  # what the servers made on their first start
         yield DevStack(info=info, worker=worker)
 
 

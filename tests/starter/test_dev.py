@@ -61,6 +61,16 @@ def test_dev_starts_serves_stops_and_keeps_the_data(data_dir: Path) -> None:
         first_key = key_file.read_text()
         assert addresses["metrics"] == f"http://127.0.0.1:{metrics_port}/metrics"
 
+        # row 9 of the hardening issue: the data directory and everything in it are readable by the owner only
+        # (a directory may keep its search bit: root's PostgreSQL runs as its own user and passes through)
+        readable_by_others = [
+            f"{path}: {oct(stat.S_IMODE(path.lstat().st_mode))}"
+            for path in (data_dir, *data_dir.rglob("*"))
+            if not path.is_symlink() and stat.S_IMODE(path.lstat().st_mode) & 0o066
+        ]
+        assert readable_by_others == []
+        assert len(list(data_dir.rglob("*"))) > 10, "the check saw the databases and logs"
+
         stack = json.loads((data_dir / STACK_FILE).read_text())
         assert stack["pid"] == dev.proc.pid
         running = processes_using(data_dir)
