@@ -44,6 +44,8 @@ TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 USER = "user"
 TOUCH_EVERY = timedelta(minutes=1)
 """`last_seen_at` is written at most this often per session, not on every request."""
+SESSIONLESS_PATHS = ("/static/", "/healthz", "/metrics")
+"""Paths that never read the session: no query for them, so they answer the same while PostgreSQL is away."""
 
 Connection: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 
@@ -255,7 +257,7 @@ class SessionStore:
 
 class ServerSessions:
     """ASGI middleware: `request.session` from the cookie's row (or signed anonymous data), saved at the start
-    of the response. Static files get an empty session that is never saved: no query for a stylesheet."""
+    of the response. `SESSIONLESS_PATHS` get an empty session that is never saved: no query for a stylesheet."""
 
     def __init__(self, app: ASGIApp, sessions: SessionStore) -> None:
         self.app = app
@@ -266,7 +268,7 @@ class ServerSessions:
             await self.app(scope, receive, send)
             return
         cookie = HTTPConnection(scope).cookies.get(SESSION_COOKIE)
-        if str(scope.get("path", "")).startswith("/static/"):
+        if str(scope.get("path", "")).startswith(SESSIONLESS_PATHS):
             session = Session(transient=True)
         else:
             session = await self.sessions.load(cookie)

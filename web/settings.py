@@ -22,7 +22,8 @@ class WebSettings(BaseSettings):
 
     data_dir: Path = PROJECT_ROOT / "data"
     session_secret: SecretStr | None = None
-    """Signs the session cookies. Every web process behind one load balancer needs the same one."""
+    """Signs the cookie of visitors not signed in yet (the sign-in form's CSRF token); signed-in sessions are rows
+    in PostgreSQL. Every web process behind one load balancer needs the same one."""
     temporal_ui: str | None = None
     """Base URL of the Temporal Web UI (`http://localhost:8233` on the embedded stack); no link when unset."""
     temporal_namespace: str = Field(default="default", validation_alias="TEMPORAL_NAMESPACE")
