@@ -550,7 +550,9 @@ class WebForm:
                     done = ctx.tr.gettext("%(username)s enabled.", username=changed.username)
             elif change == "password":
                 changed = await set_password(self.pool, username, form.get("password"))
-                done = ctx.tr.gettext("Password of %(username)s reset; signed out everywhere.", username=username)
+                done = ctx.tr.gettext(
+                    "Password of %(username)s reset; signed out everywhere.", username=changed.username
+                )
             else:
                 raise HTTPException(404, ctx.tr.gettext("This page does not exist."))
         except UserError as exc:

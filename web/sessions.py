@@ -28,7 +28,7 @@ from typing import Any, TypeAlias
 import asyncpg
 import asyncpg.pool
 import structlog
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadData, URLSafeTimedSerializer
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -125,7 +125,7 @@ class SessionStore:
             return await self._load_signed_in(cookie)
         try:
             data = self.anonymous.loads(cookie, max_age=self.max_age)
-        except BadSignature:
+        except BadData:  # tampered, expired or not ours: a stranger
             return Session()
         if not isinstance(data, dict):
             return Session()

@@ -145,13 +145,16 @@ async def _change_user(
 ) -> User:
     """Change a role or the disabled flag, keeping at least one enabled admin.
 
-    The enabled admins' rows are locked first, so two admins demoting each other at the same moment cannot both
-    succeed and leave nobody able to manage users. Disabling ends the user's sessions in the same transaction."""
+    The enabled admins' rows are locked first (in name order, so two such changes never deadlock), so two admins
+    demoting each other at the same moment cannot both succeed and leave nobody able to manage users. Disabling
+    ends the user's sessions in the same transaction."""
     name = username.strip().lower()
     async with pool.acquire() as conn, conn.transaction():
         admins = {
             row["username"]
-            for row in await conn.fetch("SELECT username FROM users WHERE role = 'admin' AND NOT disabled FOR UPDATE")
+            for row in await conn.fetch(
+                "SELECT username FROM users WHERE role = 'admin' AND NOT disabled ORDER BY username FOR UPDATE"
+            )
         }
         row = await conn.fetchrow("SELECT username, role, disabled FROM users WHERE username = $1 FOR UPDATE", name)
         if row is None:

@@ -138,6 +138,11 @@ async def test_sign_in_issues_a_new_token_and_a_signed_cookie_never_signs_in(
     assert issued != planted and len(issued) == 43
     assert (await browser(app, cookies={SESSION_COOKIE: planted}).get("/")).status_code == 303
 
+    for garbage in ("not-a-token.at.all", "A." * 2000, "", "e30.AAAA.BBBB"):
+        stranger = browser(app, cookies={SESSION_COOKIE: garbage})
+        assert (await stranger.get("/")).status_code == 303
+        assert (await stranger.get("/login")).status_code == 200
+
     anonymous = browser(app)
     login = await anonymous.get("/login")
     cookie = login.headers["set-cookie"].lower()
