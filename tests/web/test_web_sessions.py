@@ -302,3 +302,20 @@ async def test_sign_in_success_starts_the_account_count_over(
     for _ in range(4):
         assert (await attempt(client, "hay.quen", "mistyped again")).status_code == 401
     assert (await attempt(client, "hay.quen", "the real password")).status_code == 303
+
+
+async def test_cookies_are_secure_behind_https(
+    complaints: ComplaintClient, records: ComplaintRecords, pool: asyncpg.Pool, web_settings: WebSettings,
+    staff: dict[str, str],
+) -> None:  # fmt: skip
+    secure = create_app(complaints, records, pool, web_settings.model_copy(update={"secure_cookies": True}))
+    transport = httpx.ASGITransport(app=secure, client=("192.0.2.90", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+        login = await client.get("/login")
+        assert "; secure" in login.headers["set-cookie"].lower()
+        signed = await client.post(
+            "/login", data={"csrf_token": csrf_of(login.text), "username": staff["agent"], "password": PASSWORD}
+        )
+        assert signed.status_code == 303
+        cookie = signed.headers["set-cookie"].lower()
+        assert "; secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie
