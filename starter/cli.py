@@ -419,6 +419,45 @@ async def cmd_user_add(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def cmd_user_change(args: argparse.Namespace) -> int:
+    """`complaints user list|disable|enable|role|password`: the users page's changes, for an admin at a terminal
+    (or the first admin, before anyone can sign in). Disabling and a new password end the user's sessions."""
+    import getpass
+
+    from activities.database import database_unavailable
+    from web.commands import administer_users
+    from web.users import User, UserError, list_users, set_disabled, set_password, set_role
+
+    def shown(user: User) -> dict[str, Any]:
+        return {"username": user.username, "role": user.role.value, "disabled": user.disabled}
+
+    command = args.user_command
+    if command == "password":
+        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("new password: ")
+    try:
+        if command == "list":
+            _emit([shown(user) for user in await administer_users(_database_url(args), list_users)])
+            return EXIT_OK
+        if command in ("disable", "enable"):
+            changed = await administer_users(
+                _database_url(args), lambda pool: set_disabled(pool, args.username, command == "disable")
+            )
+        elif command == "role":
+            changed = await administer_users(_database_url(args), lambda pool: set_role(pool, args.username, args.role))
+        else:
+            changed = await administer_users(
+                _database_url(args), lambda pool: set_password(pool, args.username, password)
+            )
+    except UserError as exc:
+        raise Failure(str(exc)) from None
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        raise Failure(_postgres_unreachable(exc), EXIT_UNAVAILABLE) from None
+    _emit(shown(changed))
+    return EXIT_OK
+
+
 async def cmd_dev(args: argparse.Namespace) -> int:
     from starter.codec import EncryptionKeyError
     from starter.stack import StackError, dev_stack, stop_on_signals
@@ -557,6 +596,25 @@ def build_parser() -> argparse.ArgumentParser:
     user_add.add_argument("--role", required=True, choices=["agent", "manager", "admin"])
     user_add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     user_add.set_defaults(run=cmd_user_add)
+    user_list = user_commands.add_parser("list", parents=[where], help="every user, with role and whether disabled")
+    user_list.set_defaults(run=cmd_user_change)
+    for name, help_text in (
+        ("disable", "disable a user and end their sessions (the last admin stays)"),
+        ("enable", "let a disabled user sign in again"),
+    ):
+        toggle = user_commands.add_parser(name, parents=[where], help=help_text)
+        toggle.add_argument("username")
+        toggle.set_defaults(run=cmd_user_change)
+    user_role = user_commands.add_parser("role", parents=[where], help="change a user's role (the last admin stays)")
+    user_role.add_argument("username")
+    user_role.add_argument("role", choices=["agent", "manager", "admin"])
+    user_role.set_defaults(run=cmd_user_change)
+    user_password = user_commands.add_parser(
+        "password", parents=[where], help="reset a password (prompt or stdin) and end the user's sessions"
+    )
+    user_password.add_argument("username")
+    user_password.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    user_password.set_defaults(run=cmd_user_change)
 
     deadline = commands.add_parser("deadline", help="the clocks for a receipt instant (no server needed)")
     deadline.add_argument("--received-at", required=True, metavar="ISO8601")

@@ -24,7 +24,6 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -58,14 +57,27 @@ from web.forms import (
 from web.i18n import LANGUAGE_COOKIE, LANGUAGES, Translator, pick_language, translations
 from web.inbox import CASE_NUMBER, InboxFilter, load_inbox
 from web.metrics import MetricsMiddleware, WebMetrics
+from web.sessions import ServerSessions, SessionStore, session_user
 from web.settings import RETRY_AFTER_SECONDS, WebSettings
-from web.users import User, UserError, UserRole, add_user, authenticate, get_user, list_users
+from web.throttle import SignInThrottle
+from web.users import (
+    User,
+    UserError,
+    UserRole,
+    account_exists,
+    add_user,
+    authenticate,
+    get_user,
+    list_users,
+    set_disabled,
+    set_password,
+    set_role,
+)
 
 log = structlog.get_logger(__name__)
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-SESSION_COOKIE = "complaints_session"
 CSRF_FIELD = "csrf_token"
 ALLOWED_ACTIONS_TIMEOUT = 5.0
 """Seconds to wait for the workflow to say which actions are open; the page still shows the record without."""
@@ -103,6 +115,11 @@ def _moved_on(reason: str | None) -> str | None:
 
 def _valid_complaint_id(value: str) -> bool:
     return COMPLAINT_ID.match(value) is not None
+
+
+def _client_address(request: Request) -> str:
+    """The peer's address from the ASGI scope: what sign-in throttling counts per address."""
+    return request.client.host if request.client is not None else "unknown"
 
 
 class SecurityHeaders:
@@ -195,14 +212,16 @@ class WebForm:
         self.pool = pool
         self.settings = settings
         self.environments = {language: _environment(language) for language in LANGUAGES}
+        self.sessions = SessionStore(pool, settings)
+        self.throttle = SignInThrottle(pool, settings)
 
     # ---- plumbing ----
 
     async def context(self, request: Request) -> Context:
         language = pick_language(request.query_params.get("lang"), request.cookies.get(LANGUAGE_COOKIE))
         user: User | None = None
-        username = request.session.get("user")
-        if isinstance(username, str):
+        username = session_user(request)
+        if username is not None:
             user = await get_user(self.pool, username)
             if user is None:  # disabled or removed since signing in
                 request.session.clear()
@@ -285,14 +304,34 @@ class WebForm:
         )
 
     async def login(self, request: Request) -> Response:
+        """Throttled before the password is looked at: while an account or an address is over its limit of
+        failed sign-ins, even the right password is refused (429), so guessing gains nothing by going faster."""
         ctx = await self.context(request)
         form = await read_form(request)
         self.check_csrf(ctx, form)
         username, password = form.get("username")[:64], form.get("password")
-        user = await authenticate(self.pool, username, password) if username and password else None
+        account, address = username.strip().lower(), _client_address(request)
         target = _safe_next(form.get("next"))
+        throttled = await self.throttle.throttled(account, address)
+        if throttled is not None:
+            log.warning(
+                "sign-in throttled",
+                account=await self.audit_name(account),
+                address=address,
+                retry_in_minutes=throttled.minutes,
+            )
+            message = ctx.tr.ngettext(
+                "Too many failed sign-ins. Try again in %(num)d minute.",
+                "Too many failed sign-ins. Try again in %(num)d minutes.",
+                throttled.minutes,
+            )
+            response = self.render(ctx, "login.html", 429, next=target, username=username, error=message)
+            response.headers["Retry-After"] = str(int(throttled.seconds) + 1)
+            return response
+        user = await authenticate(self.pool, username, password) if username and password else None
         if user is None:
-            log.info("sign-in refused")
+            await self.throttle.failed(account, address)
+            log.info("sign-in refused", account=await self.audit_name(account), address=address)
             return self.render(
                 ctx,
                 "login.html",
@@ -301,17 +340,22 @@ class WebForm:
                 username=username,
                 error=ctx.tr.gettext("Wrong username or password."),
             )
-        request.session.clear()
-        request.session["user"] = user.username
-        request.session["csrf"] = secrets.token_urlsafe(32)
-        log.info("signed in", username=user.username, role=user.role.value)
+        await self.throttle.succeeded(account)
+        await self.sessions.sign_in(request, user.username)
+        log.info("signed in", username=user.username, role=user.role.value, address=address)
         return RedirectResponse(target, 303)
+
+    async def audit_name(self, account: str) -> str:
+        """The account named in an audit line only when it exists: never what someone typed at random."""
+        return account if account and await account_exists(self.pool, account) else "(unknown account)"
 
     async def logout(self, request: Request) -> Response:
         ctx = await self.context(request)
         form = await read_form(request)
         self.check_csrf(ctx, form)
-        request.session.clear()
+        await self.sessions.sign_out(request)
+        if ctx.user is not None:
+            log.info("signed out", username=ctx.user.username)
         return RedirectResponse("/login", 303)
 
     # ---- inbox ----
@@ -484,6 +528,46 @@ class WebForm:
         request.session["flash"] = ctx.tr.gettext("User %(username)s created.", username=created.username)
         return RedirectResponse("/users", 303)
 
+    async def change_user(self, request: Request) -> Response:
+        """One change to one user (role, disable, enable, password), each its own small CSRF-protected form.
+
+        The last enabled admin cannot be disabled or demoted (`web.users`); disabling and a new password end
+        every session of that user at once."""
+        ctx = await self.admin(request)
+        assert ctx.user is not None
+        form = await read_form(request)
+        self.check_csrf(ctx, form)
+        username, change = request.path_params["username"], request.path_params["change"]
+        try:
+            if change == "role":
+                changed = await set_role(self.pool, username, form.get("role"))
+                done = ctx.tr.gettext("Role of %(username)s changed.", username=changed.username)
+            elif change in ("disable", "enable"):
+                changed = await set_disabled(self.pool, username, change == "disable")
+                if changed.disabled:
+                    done = ctx.tr.gettext("%(username)s disabled and signed out.", username=changed.username)
+                else:
+                    done = ctx.tr.gettext("%(username)s enabled.", username=changed.username)
+            elif change == "password":
+                changed = await set_password(self.pool, username, form.get("password"))
+                done = ctx.tr.gettext(
+                    "Password of %(username)s reset; signed out everywhere.", username=changed.username
+                )
+            else:
+                raise HTTPException(404, ctx.tr.gettext("This page does not exist."))
+        except UserError as exc:
+            return self.render(ctx, "users.html", 422, users=await list_users(self.pool), error=str(exc), values={})
+        log.info(
+            "user changed",
+            by=ctx.user.username,
+            username=changed.username,
+            change=change,
+            role=changed.role.value,
+            disabled=changed.disabled,
+        )
+        request.session["flash"] = done
+        return RedirectResponse("/users", 303)
+
     async def admin(self, request: Request) -> Context:
         ctx = await self.signed_in(request)
         assert ctx.user is not None
@@ -570,6 +654,7 @@ def create_app(
             Route("/complaints/{complaint_id}/documents/{kind}/{cycle:int}", web.document, methods=["GET"]),
             Route("/users", web.users_page, methods=["GET"]),
             Route("/users", web.create_user, methods=["POST"]),
+            Route("/users/{username}/{change}", web.change_user, methods=["POST"]),
             Route("/healthz", web.health, methods=["GET"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
             *codec_endpoint.routes(),
@@ -578,14 +663,7 @@ def create_app(
         middleware=[
             Middleware(MetricsMiddleware, metrics=metrics),
             Middleware(SecurityHeaders),
-            Middleware(
-                SessionMiddleware,
-                secret_key=settings.secret(),
-                session_cookie=SESSION_COOKIE,
-                max_age=settings.session_max_age,
-                same_site="lax",
-                https_only=settings.secure_cookies,
-            ),
+            Middleware(ServerSessions, sessions=web.sessions),
         ],
         exception_handlers={HTTPException: handler, Redirect: handler, **unavailable_handlers},
     )

@@ -37,6 +37,7 @@ from temporalio.converter import PayloadCodec
 from activities.database import database_unavailable
 from starter.codec import EncryptionCodec
 from starter.codec_server import decode_payloads, encode_payloads
+from web.sessions import session_user
 from web.settings import RETRY_AFTER_SECONDS, WebSettings
 from web.users import UserRole, get_user
 
@@ -151,9 +152,9 @@ class CodecEndpoint:
         session's user cannot be looked up now: PostgreSQL is away)."""
         if self._token_matches(request):
             return None
-        username = request.session.get("user")
         try:
-            user = await get_user(self.pool, username) if isinstance(username, str) else None
+            username = session_user(request)  # a signed-in session is a row: reading it needs the database too
+            user = await get_user(self.pool, username) if username is not None else None
         except Exception as exc:
             if not database_unavailable(exc):
                 raise

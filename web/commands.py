@@ -1,11 +1,14 @@
-"""What the `complaints` command runs for the web form: `complaints web`, `complaints user add`, and the web
+"""What the `complaints` command runs for the web form: `complaints web`, `complaints user ...`, and the web
 form inside `complaints dev`. Each is one coroutine, so the command line only parses arguments and calls it."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from typing import TypeVar
 
+import asyncpg
 import structlog
 from temporalio.client import Client
 from temporalio.converter import PayloadCodec
@@ -22,6 +25,8 @@ from web.settings import WebSettings
 from web.users import DEV_PASSWORD, User, add_user, ensure_dev_accounts
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -76,9 +81,17 @@ async def create_user(database_url: str, username: str, password: str, role: str
 
     Raises `web.users.UserError` with a message fit to print when the name is taken or a field is bad.
     """
-    pool = await create_pool(database_url, min_size=1, max_size=1)
+    return await administer_users(database_url, lambda pool: add_user(pool, username, password, role))
+
+
+async def administer_users(database_url: str, change: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+    """`complaints user ...`: one change (or the list) on a migrated database, through a pool of one connection.
+
+    The changes are `web.users`' own, so the command line keeps the rules the users page keeps (the last admin
+    stays; disabling and a new password end the user's sessions)."""
+    pool = await create_pool(database_url, min_size=1, max_size=1, connect_timeout=CONNECT_TIMEOUT)
     try:
         await migrate(pool)
-        return await add_user(pool, username, password, role)
+        return await change(pool)
     finally:
         await pool.close()

@@ -22,14 +22,22 @@ class WebSettings(BaseSettings):
 
     data_dir: Path = PROJECT_ROOT / "data"
     session_secret: SecretStr | None = None
-    """Signs the session cookies. Every web process behind one load balancer needs the same one."""
+    """Signs the cookie of visitors not signed in yet (the sign-in form's CSRF token); signed-in sessions are rows
+    in PostgreSQL. Every web process behind one load balancer needs the same one."""
     temporal_ui: str | None = None
     """Base URL of the Temporal Web UI (`http://localhost:8233` on the embedded stack); no link when unset."""
     temporal_namespace: str = Field(default="default", validation_alias="TEMPORAL_NAMESPACE")
     secure_cookies: bool = False
     """Set behind HTTPS, so the session cookie is never sent in clear."""
     session_max_age: int = 12 * 3600
-    """Seconds a sign-in lasts: one working day and some."""
+    """Seconds a sign-in lasts (from sign-in, not from the last request): one working day and some."""
+    sign_in_window_seconds: int = Field(default=15 * 60, ge=1)
+    """The window the failed sign-ins below are counted in; past the limit, sign-in waits until it ends."""
+    sign_in_failures_per_account: int = Field(default=5, ge=1)
+    """Failed sign-ins one account may take per window, from anywhere: guessing one password stays slow."""
+    sign_in_failures_per_address: int = Field(default=20, ge=1)
+    """Failed sign-ins one client address may make per window, over all accounts: spraying many accounts stays
+    slow too, while an office behind one address still has room for people mistyping."""
     page_size: int = 25
     codec_token: SecretStr | None = None
     """`COMPLAINTS_CODEC_TOKEN`: a bearer token that may use `/codec/decode` and `/codec/encode` without a session

@@ -16,6 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from domain.models import Role
+from web.sessions import end_user_sessions
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD_CHARS = 8
@@ -43,6 +44,7 @@ class UserError(ValueError):
 class User:
     username: str
     role: UserRole
+    disabled: bool = False
 
     @property
     def workflow_role(self) -> Role:
@@ -54,17 +56,24 @@ class User:
         return self.role is UserRole.ADMIN
 
 
+def check_password(password: str) -> str:
+    if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
+        raise UserError(f"password: {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters")
+    return password
+
+
+def check_role(role: str) -> UserRole:
+    try:
+        return UserRole(role.strip().lower())
+    except ValueError:
+        raise UserError("role: one of agent, manager, admin") from None
+
+
 def check_new_user(username: str, password: str, role: str) -> tuple[str, str, UserRole]:
     name = username.strip().lower()
     if not USERNAME_PATTERN.match(name):
         raise UserError("username: 2 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
-    if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
-        raise UserError(f"password: {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters")
-    try:
-        user_role = UserRole(role.strip().lower())
-    except ValueError:
-        raise UserError("role: one of agent, manager, admin") from None
-    return name, password, user_role
+    return name, check_password(password), check_role(role)
 
 
 async def add_user(pool: asyncpg.Pool, username: str, password: str, role: str) -> User:
@@ -115,9 +124,81 @@ async def get_user(pool: asyncpg.Pool, username: str) -> User | None:
 
 
 async def list_users(pool: asyncpg.Pool) -> list[User]:
+    """Every user, the disabled ones too: an administrator enables them again from the same list."""
     async with pool.acquire() as conn:
-        rows = await conn.fetch("SELECT username, role FROM users WHERE NOT disabled ORDER BY username")
-    return [User(row["username"], UserRole(row["role"])) for row in rows]
+        rows = await conn.fetch("SELECT username, role, disabled FROM users ORDER BY username")
+    return [User(row["username"], UserRole(row["role"]), row["disabled"]) for row in rows]
+
+
+async def account_exists(pool: asyncpg.Pool, username: str) -> bool:
+    """Whether a name typed at sign-in is an account: only then does the audit log name it (a password typed
+    into the username field by mistake must not end up in the log)."""
+    async with pool.acquire() as conn:
+        found: bool = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE username = $1)", username.strip().lower()
+        )
+    return found
+
+
+async def _change_user(
+    pool: asyncpg.Pool, username: str, *, role: UserRole | None = None, disabled: bool | None = None
+) -> User:
+    """Change a role or the disabled flag, keeping at least one enabled admin.
+
+    The enabled admins' rows are locked first (in name order, so two such changes never deadlock), so two admins
+    demoting each other at the same moment cannot both succeed and leave nobody able to manage users. Disabling
+    ends the user's sessions in the same transaction."""
+    name = username.strip().lower()
+    async with pool.acquire() as conn, conn.transaction():
+        admins = {
+            row["username"]
+            for row in await conn.fetch(
+                "SELECT username FROM users WHERE role = 'admin' AND NOT disabled ORDER BY username FOR UPDATE"
+            )
+        }
+        row = await conn.fetchrow("SELECT username, role, disabled FROM users WHERE username = $1 FOR UPDATE", name)
+        if row is None:
+            raise UserError(f"username: no user named {name}")
+        new_role = role or UserRole(row["role"])
+        new_disabled = row["disabled"] if disabled is None else disabled
+        if name in admins and admins == {name} and (new_role is not UserRole.ADMIN or new_disabled):
+            raise UserError(f"{name} is the last administrator: make another one first")
+        await conn.execute(
+            "UPDATE users SET role = $2, disabled = $3, updated_at = now() WHERE username = $1",
+            name,
+            new_role.value,
+            new_disabled,
+        )
+        if new_disabled and not row["disabled"]:
+            await end_user_sessions(conn, name)
+    return User(name, new_role, new_disabled)
+
+
+async def set_role(pool: asyncpg.Pool, username: str, role: str) -> User:
+    """Takes effect on the user's next request (each request reads the role again); sessions stay."""
+    return await _change_user(pool, username, role=check_role(role))
+
+
+async def set_disabled(pool: asyncpg.Pool, username: str, disabled: bool) -> User:
+    """Disabling signs the user out everywhere at once; enabling lets them sign in again."""
+    return await _change_user(pool, username, disabled=disabled)
+
+
+async def set_password(pool: asyncpg.Pool, username: str, password: str) -> User:
+    """A new password ends every session of the user: whoever knew the old one is signed out too."""
+    name = username.strip().lower()
+    password_hash = await asyncio.to_thread(_hasher.hash, check_password(password))
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "UPDATE users SET password_hash = $2, updated_at = now() WHERE username = $1 "
+            "RETURNING username, role, disabled",
+            name,
+            password_hash,
+        )
+        if row is None:
+            raise UserError(f"username: no user named {name}")
+        await end_user_sessions(conn, name)
+    return User(row["username"], UserRole(row["role"]), row["disabled"])
 
 
 async def ensure_dev_accounts(pool: asyncpg.Pool) -> list[User]:
