@@ -164,14 +164,19 @@ def _read_stdin(limit: int) -> bytes:
     return str(sys.stdin.read(limit)).encode("utf-8", "surrogatepass")
 
 
+def _not_json(constant: str) -> Any:
+    """`NaN` and `Infinity`: Python's json reads them, no other JSON reader does, and no field wants them."""
+    raise ValueError(f"{constant} is not a JSON number")
+
+
 def _parse_json(text: str, what: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
         raise Failure(f"{what}: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:  # `[` x 100,000: the parser recurses once per level
         raise Failure(f"{what}: invalid JSON: nested too deeply") from None
-    except ValueError as exc:  # a number of more than 4,300 digits
+    except ValueError as exc:  # NaN, or a number of more than 4,300 digits
         raise Failure(f"{what}: invalid JSON: {exc}") from None
 
 
@@ -242,6 +247,8 @@ async def _temporal(args: argparse.Namespace, runtime: Runtime | None = None) ->
         return await connect_temporal(address, key_ring=key_ring, runtime=runtime)
     except RuntimeError as exc:
         raise Failure(f"cannot reach Temporal{' at ' + address if address else ''}: {exc}", EXIT_UNAVAILABLE) from None
+    except ValueError as exc:  # an address that is no address (`host:notaport`): retrying will not help
+        raise Failure(f"configuration: the Temporal connection: {exc}") from None
 
 
 def _database_url(args: argparse.Namespace) -> str:
@@ -436,6 +443,8 @@ async def cmd_list(args: argparse.Namespace) -> int:
         pool = await create_pool(dsn, min_size=1, max_size=1, connect_timeout=POSTGRES_CONNECT_TIMEOUT)
     except (OSError, asyncpg.PostgresError) as exc:
         raise Failure(_postgres_unreachable(exc), EXIT_UNAVAILABLE) from None
+    except (ValueError, OverflowError) as exc:  # a URL asyncpg cannot use (scheme, port, sslmode); never echoed
+        raise Failure(f"configuration: the database URL: {exc}") from None
     try:
         summaries = await ComplaintRecords(pool, calendar).list_complaints(
             stage=Stage(args.stage) if args.stage else None,

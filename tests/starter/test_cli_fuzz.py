@@ -315,6 +315,34 @@ def test_the_issues_inputs(argv: list[str], stdin: bytes, status: int, says: str
     assert len(answer[2]) < 2000  # a huge argument is quoted back shortened
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "argv"),
+    [
+        ("DATABASE_URL", "x", ["list"]),
+        ("DATABASE_URL", "postgresql://lan:s3cret@[::1/none", ["list"]),
+        ("DATABASE_URL", "postgresql://lan:s3cret@127.0.0.1:99999/none", ["list"]),
+        ("DATABASE_URL", "postgresql://lan:s3cret@127.0.0.1:1/none?sslmode=bogus", ["list"]),
+        ("TEMPORAL_ADDRESS", "127.0.0.1:notaport", ["show", "c-1"]),
+        ("TEMPORAL_ADDRESS", ":7233", ["show", "c-1"]),
+    ],
+)
+def test_a_server_address_that_is_no_address(variable: str, value: str, argv: list[str]) -> None:
+    """A configuration mistake, said in one line (exit 1: retrying will not help), the password never echoed."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(variable, value)
+        status, out, err = complaints_in_process(argv)
+    assert_tidy(status, out, err)
+    assert status == EXIT_REFUSED and "configuration: the" in err, err
+    assert "s3cret" not in err
+
+
+def test_json_that_only_python_reads_is_refused() -> None:
+    argv = ["act", "c-1", "add_note", "--actor", "lan", "--role", "agent", "--data", '{"text": "a", "n": NaN}']
+    status, out, err = complaints_in_process(argv)
+    assert (status, out) == (EXIT_REFUSED, "")
+    assert err == "complaints act: --data: invalid JSON: NaN is not a JSON number\n"
+
+
 def test_a_good_intake_gets_as_far_as_connecting() -> None:
     """The control for the refusals above: valid input, the same setup, and the command tries Temporal."""
     status, out, err = complaints_in_process(["start", "-"], json.dumps(make_intake()).encode())
