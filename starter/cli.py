@@ -180,7 +180,7 @@ def _parse_json(text: str, what: str) -> Any:
         raise Failure(f"{what}: invalid JSON: {exc}") from None
 
 
-def _data(text: str) -> dict[str, Any]:
+def _action_data(text: str) -> dict[str, Any]:
     """`--data`: a JSON object of a shape and text the text policy accepts, checked before connecting."""
     data = _parse_json(text, "--data")
     if not isinstance(data, dict):
@@ -351,7 +351,7 @@ async def cmd_start(args: argparse.Namespace) -> int:
 async def cmd_act(args: argparse.Namespace) -> int:
     complaint_id = _complaint_id(args.complaint_id)
     action = _action(args.action)
-    data = _data(args.data) if args.data is not None else {}
+    data = _action_data(args.data) if args.data is not None else {}
     try:  # the request's own fields, checked before connecting; the action's data is the workflow's to judge
         request = ActionRequest(
             actor=args.actor,
