@@ -1,8 +1,10 @@
 """The `complaints` command: JSON in, JSON out, for services and for people at a terminal.
 
 Exit status: 0 done; 1 refused (a rejected action, bad input, an unknown complaint), with one line on stderr
-naming the field or the problem; 2 usage (argparse); 3 unavailable (Temporal or PostgreSQL unreachable, or no
-worker answered in time), worth retrying. Only JSON goes to stdout; logs and messages go to stderr.
+naming the field or the problem; 2 usage (argparse: the usage line and one error line); 3 unavailable (Temporal or
+PostgreSQL unreachable, or no worker answered in time), worth retrying. Only JSON goes to stdout; logs and messages
+go to stderr. Whatever a caller sends, the answer is one of these, never a traceback: services parse stderr, and a
+person at a terminal should read what to fix. A reader that stops reading (`complaints schema | head`) is no error.
 
 Where the servers are: `TEMPORAL_ADDRESS` (with the rest of `temporalio.envconfig`) and `DATABASE_URL` when set;
 otherwise the addresses a running `complaints dev` wrote to `<data dir>/stack.json` (`--data-dir`, or
@@ -18,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import sys
 import time
@@ -28,11 +31,24 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from domain.calendar import CalendarFileError, load_calendar
 from domain.deadlines import compute_deadlines
-from domain.models import ACTION_DATA, Action, ActionRequest, ComplaintState, Door, Intake, IntakeError, Role, Stage
+from domain.models import (
+    ACTION_DATA,
+    Action,
+    ActionRequest,
+    ComplaintId,
+    ComplaintState,
+    Department,
+    Door,
+    Intake,
+    IntakeError,
+    Role,
+    Stage,
+)
+from domain.text import TextRefused, check_data_shape
 from starter.logs import configure_logging
 from starter.settings import Settings
 
@@ -47,8 +63,23 @@ T = TypeVar("T")
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 DEFAULT_TIMEOUT = 30.0
 """Seconds `start` and `act` wait for a worker to answer before giving up (exit 3)."""
+MAX_TIMEOUT = 86_400.0
+"""A day: longer than any worker needs to answer; beyond it a `--timeout` is a typing mistake."""
 POSTGRES_CONNECT_TIMEOUT = 10.0
 """Seconds `list` waits for a PostgreSQL connection before saying it is unreachable (exit 3)."""
+MAX_LIST_LIMIT = 1000
+"""Rows `list` prints at most: a bounded page; `--offset` reaches the rest."""
+MAX_LIST_OFFSET = 1_000_000_000
+"""Far beyond any complaint count, and well inside PostgreSQL's bigint."""
+MAX_INTAKE_BYTES = 1 << 20
+"""An intake is a few kilobytes (a description holds at most 10,000 characters); a mebibyte is a wrong file."""
+MAX_MESSAGE_CHARS = 1000
+"""How much of a message stderr gets: a refusal that echoes a 100,000-character argument stays readable."""
+MAX_QUOTED_CHARS = 60
+"""How much of a caller's value a message quotes back."""
+
+COMPLAINT_ID = TypeAdapter(ComplaintId)
+DEPARTMENT = TypeAdapter(Department)
 
 
 class Failure(Exception):
@@ -60,7 +91,26 @@ class Failure(Exception):
 
 
 def _emit(value: Any) -> None:
-    print(json.dumps(value, ensure_ascii=False, indent=2), flush=True)
+    with contextlib.suppress(BrokenPipeError):  # the reader stopped reading (`| head`): it has what it wanted
+        print(json.dumps(value, ensure_ascii=False, indent=2), flush=True)
+
+
+def _one_line(message: str) -> str:
+    """`message` as one printable line: line breaks, control, format and bidi characters, and the halves of
+    undecodable bytes are shown escaped, so nothing a caller typed can add lines or rewrite the terminal."""
+    shown = "".join(char if char.isprintable() else ascii(char)[1:-1] for char in message)
+    return shown if len(shown) <= MAX_MESSAGE_CHARS else shown[: MAX_MESSAGE_CHARS - 1] + "…"
+
+
+def _quoted(value: str) -> str:
+    """A caller's value quoted in a message, shortened: enough to recognise it, never the whole of a huge one."""
+    return repr(value if len(value) <= MAX_QUOTED_CHARS else value[: MAX_QUOTED_CHARS - 1] + "…")
+
+
+def _say(command: str, message: str) -> None:
+    """The one line on stderr that ends a command: `complaints <command>: <field or problem>`."""
+    prefix = f"complaints {command}" if command else "complaints"
+    print(f"{prefix}: {_one_line(message)}", file=sys.stderr, flush=True)
 
 
 def _settings() -> Settings:
@@ -79,19 +129,78 @@ def _data_dir(args: argparse.Namespace) -> Path:
 
 
 def _read_json(source: str, what: str) -> Any:
-    """JSON from a file, or from stdin for `-`; `Failure` naming the source when it is not JSON."""
+    """JSON from a file, or from stdin for `-`; `Failure` naming the source when it is not UTF-8 JSON.
+
+    Read as bytes and at most `MAX_INTAKE_BYTES`: the text's encoding is checked here, whatever the locale
+    (a strict one raises on a bad byte, the C locale smuggles it in as a surrogate), and `/dev/zero` ends."""
+    if not source:
+        raise Failure(f"{what}: no file named (a path, or - for stdin)")
+    where = "stdin" if source == "-" else source
     try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        if source == "-":
+            raw = _read_stdin(MAX_INTAKE_BYTES + 1)
+        else:
+            with Path(source).open("rb") as file:
+                raw = file.read(MAX_INTAKE_BYTES + 1)
     except OSError as exc:
-        raise Failure(f"{what}: cannot read {source}: {exc.strerror or exc}") from None
-    return _parse_json(text, f"{what} ({'stdin' if source == '-' else source})")
+        raise Failure(f"{what}: cannot read {where}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_INTAKE_BYTES:
+        raise Failure(f"{what} ({where}): larger than {MAX_INTAKE_BYTES >> 20} MiB")
+    try:
+        text = raw.decode("utf-8-sig")  # a byte-order mark from a Windows editor is no mistake
+    except UnicodeDecodeError as exc:
+        raise Failure(f"{what} ({where}): not UTF-8 text (invalid byte at offset {exc.start})") from None
+    return _parse_json(text, f"{what} ({where})")
+
+
+def _read_stdin(limit: int) -> bytes:
+    """Up to `limit` bytes of standard input; a text-only stdin (a test's StringIO) is encoded back, its
+    surrogates kept so the UTF-8 check sees them."""
+    if sys.stdin is None:
+        raise Failure("no standard input to read")
+    binary = getattr(sys.stdin, "buffer", None)
+    if binary is not None:
+        return bytes(binary.read(limit))
+    return str(sys.stdin.read(limit)).encode("utf-8", "surrogatepass")
+
+
+def _not_json(constant: str) -> Any:
+    """`NaN` and `Infinity`: Python's json reads them, no other JSON reader does, and no field wants them."""
+    raise ValueError(f"{constant} is not a JSON number")
 
 
 def _parse_json(text: str, what: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
         raise Failure(f"{what}: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:  # `[` x 100,000: the parser recurses once per level
+        raise Failure(f"{what}: invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # NaN, or a number of more than 4,300 digits
+        raise Failure(f"{what}: invalid JSON: {exc}") from None
+
+
+def _action_data(text: str) -> dict[str, Any]:
+    """`--data`: a JSON object of a shape and text the text policy accepts, checked before connecting."""
+    data = _parse_json(text, "--data")
+    if not isinstance(data, dict):
+        raise Failure("--data: must be a JSON object")
+    try:
+        check_data_shape(data)
+    except TextRefused as exc:
+        raise Failure(f"--data: {exc.problem}") from None
+    return data
+
+
+def _complaint_id(text: str) -> str:
+    """A complaint id as the domain defines it, checked before connecting: an empty or 100,000-character id
+    is a caller's mistake to name, not a question for Temporal."""
+    try:
+        return COMPLAINT_ID.validate_python(text)
+    except ValidationError:
+        raise Failure(
+            f"complaint id {_quoted(text)}: letters, digits, '.', '_' and '-', at most 100, the first a letter or digit"
+        ) from None
 
 
 def _action(name: str) -> Action:
@@ -99,7 +208,7 @@ def _action(name: str) -> Action:
         return Action(name)
     except ValueError:
         valid = ", ".join(a.value for a in Action)
-        raise Failure(f"unknown action {name!r}; valid actions: {valid}") from None
+        raise Failure(f"unknown action {_quoted(name)}; valid actions: {valid}") from None
 
 
 def _received_at(text: str) -> datetime:
@@ -138,6 +247,8 @@ async def _temporal(args: argparse.Namespace, runtime: Runtime | None = None) ->
         return await connect_temporal(address, key_ring=key_ring, runtime=runtime)
     except RuntimeError as exc:
         raise Failure(f"cannot reach Temporal{' at ' + address if address else ''}: {exc}", EXIT_UNAVAILABLE) from None
+    except ValueError as exc:  # an address that is no address (`host:notaport`): retrying will not help
+        raise Failure(f"configuration: the Temporal connection: {exc}") from None
 
 
 def _database_url(args: argparse.Namespace) -> str:
@@ -238,24 +349,23 @@ async def cmd_start(args: argparse.Namespace) -> int:
 
 
 async def cmd_act(args: argparse.Namespace) -> int:
+    complaint_id = _complaint_id(args.complaint_id)
     action = _action(args.action)
-    data = _parse_json(args.data, "--data") if args.data is not None else {}
-    if not isinstance(data, dict):
-        raise Failure("--data: must be a JSON object")
+    data = _action_data(args.data) if args.data is not None else {}
     try:  # the request's own fields, checked before connecting; the action's data is the workflow's to judge
         request = ActionRequest(
             actor=args.actor,
             role=Role(args.role),
             data=data,
             door=Door.CLI,
-            request_id=args.request_id or uuid.uuid4().hex,
+            request_id=uuid.uuid4().hex if args.request_id is None else args.request_id,
         )
     except ValidationError as exc:
         raise Failure(_first_error(exc)) from None
     client = await _complaints(args)
     state = await _answered(
         client.act(
-            args.complaint_id,
+            complaint_id,
             action,
             actor=request.actor,
             role=request.role,
@@ -263,12 +373,12 @@ async def cmd_act(args: argparse.Namespace) -> int:
             request_id=request.request_id,
             door=Door.CLI,
         ),
-        args.complaint_id,
+        complaint_id,
         args.timeout,
         f"; if it was accepted it applies once the worker can record it, and sending it again with --request-id"
         f" {request.request_id} is safe",
     )
-    allowed = await _answered(client.allowed_actions(args.complaint_id, request.role), args.complaint_id, args.timeout)
+    allowed = await _answered(client.allowed_actions(complaint_id, request.role), complaint_id, args.timeout)
     _emit({**describe(state), "allowed_actions": [a.value for a in allowed]})
     return EXIT_OK
 
@@ -276,8 +386,9 @@ async def cmd_act(args: argparse.Namespace) -> int:
 async def cmd_show(args: argparse.Namespace) -> int:
     from workflows.complaint import ComplaintWorkflow
 
+    complaint_id = _complaint_id(args.complaint_id)
     client = await _complaints(args)
-    handle = client.handle(args.complaint_id)
+    handle = client.handle(complaint_id)
     role = Role(args.role) if args.role else None
     state, allowed, timeline = await _answered(
         asyncio.gather(
@@ -285,7 +396,7 @@ async def cmd_show(args: argparse.Namespace) -> int:
             handle.query(ComplaintWorkflow.allowed_actions, role),
             handle.query(ComplaintWorkflow.timeline),
         ),
-        args.complaint_id,
+        complaint_id,
         args.timeout,
     )
     details = state.model_dump(
@@ -325,17 +436,20 @@ async def cmd_list(args: argparse.Namespace) -> int:
     from activities.database import create_pool, database_unavailable
     from activities.records import ComplaintRecords
 
+    department = _department(args.department) if args.department is not None else None
     dsn = _database_url(args)
     calendar = _calendar()
     try:
         pool = await create_pool(dsn, min_size=1, max_size=1, connect_timeout=POSTGRES_CONNECT_TIMEOUT)
     except (OSError, asyncpg.PostgresError) as exc:
         raise Failure(_postgres_unreachable(exc), EXIT_UNAVAILABLE) from None
+    except (ValueError, OverflowError) as exc:  # a URL asyncpg cannot use (scheme, port, sslmode); never echoed
+        raise Failure(f"configuration: the database URL: {exc}") from None
     try:
         summaries = await ComplaintRecords(pool, calendar).list_complaints(
             stage=Stage(args.stage) if args.stage else None,
             overdue=args.overdue,
-            department=args.department,
+            department=department,
             limit=args.limit,
             offset=args.offset,
         )
@@ -349,6 +463,15 @@ async def cmd_list(args: argparse.Namespace) -> int:
         await pool.close()
     _emit([summary.model_dump(mode="json") for summary in summaries])
     return EXIT_OK
+
+
+def _department(text: str) -> str:
+    try:
+        return DEPARTMENT.validate_python(text)
+    except ValidationError:
+        raise Failure(
+            f"--department {_quoted(text)}: a department's code, 2 to 40 lower-case letters, digits and '_'"
+        ) from None
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -511,21 +634,46 @@ async def cmd_dev(args: argparse.Namespace) -> int:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        """The usage on one line and the error on the next, whatever the terminal's width or the argument."""
+        usage = " ".join(self.format_usage().split())
+        self.exit(EXIT_USAGE, f"{usage}\n{self.prog}: error: {_one_line(message)}\n")
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
+def _whole_number(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high`, else a usage error that gives the range."""
+
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:  # not digits, or more than 4,300 of them
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be a whole number from {low} to {high}, not {_quoted(text)}")
+        return value
+
+    return whole_number
+
+
+def _seconds(text: str) -> float:
+    """A wait in seconds: more than 0 (0 or less would give up before asking) and at most `MAX_TIMEOUT`."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= MAX_TIMEOUT:  # nan and inf fail here too
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds greater than 0 and at most {MAX_TIMEOUT:.0f}, not {_quoted(text)}"
+        )
     return value
 
 
 def _port(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
     if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError("must be a port number (0 picks a free one)")
+        raise argparse.ArgumentTypeError(f"must be a port number (0 picks a free one), not {_quoted(text)}")
     return value
 
 
@@ -540,7 +688,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     waits = _Parser(add_help=False)
     waits.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for a worker (default %(default)s)"
+        "--timeout", type=_seconds, default=DEFAULT_TIMEOUT, help="seconds to wait for a worker (default %(default)s)"
     )
 
     dev = commands.add_parser("dev", help="run Temporal, PostgreSQL and the worker locally until Ctrl-C")
@@ -576,8 +724,13 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--stage", choices=[s.value for s in Stage])
     listing.add_argument("--overdue", action="store_true", help="open and past (or marked past) a due instant")
     listing.add_argument("--department")
-    listing.add_argument("--limit", type=_positive, default=100)
-    listing.add_argument("--offset", type=int, default=0)
+    listing.add_argument(
+        "--limit",
+        type=_whole_number(1, MAX_LIST_LIMIT),
+        default=100,
+        help=f"1 to {MAX_LIST_LIMIT} (default %(default)s)",
+    )
+    listing.add_argument("--offset", type=_whole_number(0, MAX_LIST_OFFSET), default=0, help="rows to skip")
     listing.set_defaults(run=cmd_list)
 
     schema = commands.add_parser("schema", help="JSON Schema of the intake, or of an action's data")
@@ -622,10 +775,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unreadable_argument(argv: Sequence[str]) -> str | None:
+    """What is wrong with an argument no command can take: a NUL (no operating system passes one, no path or
+    text holds one) or bytes that are not UTF-8 (Python hands them over as lone surrogates)."""
+    for position, argument in enumerate(argv, start=1):
+        if "\x00" in argument:
+            return f"argument {position} contains a NUL character"
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"argument {position} is not UTF-8 text"
+    return None
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """The command's exit status. Tests call this in-process: it leaves the process's logging alone."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    unreadable = _unreadable_argument(arguments)
+    if unreadable is not None:
+        _say("", unreadable)
+        return EXIT_USAGE
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(arguments)
     except SystemExit as exc:  # argparse: usage errors (2) and --help (0)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     command: Callable[[argparse.Namespace], Any] = args.run
@@ -635,10 +806,13 @@ def run(argv: Sequence[str] | None = None) -> int:
             result = asyncio.run(result)
         return int(result)
     except Failure as exc:
-        print(f"complaints {args.command}: {exc}", file=sys.stderr)
+        _say(args.command, str(exc))
         return exc.status
     except IntakeError as exc:
-        print(f"complaints {args.command}: {exc.field}: {exc.problem}", file=sys.stderr)
+        _say(args.command, f"{exc.field}: {exc.problem}")
+        return EXIT_REFUSED
+    except OverflowError as exc:  # a date or number beyond what the arithmetic holds can only come from input
+        _say(args.command, f"a value out of range: {exc}")
         return EXIT_REFUSED
     except KeyboardInterrupt:
         return 130
@@ -651,8 +825,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(sys.stderr)
     try:
         status = run(argv)
-    except Exception:  # a bug: show it, but still leave without the shutdown hazard below
-        traceback.print_exc()
+    except Exception as exc:  # a bug: one line that says where, and still leave without the shutdown hazard below
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        with contextlib.suppress(Exception):
+            _say("", f"internal error ({type(exc).__name__} at {Path(where.filename).name}:{where.lineno}): {exc}")
         status = EXIT_REFUSED
     if argv is not None:
         return status
