@@ -26,7 +26,7 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from temporalio.client import Client
     from temporalio.runtime import Runtime
 
+    from activities.records import ComplaintRecords
     from starter.client import ComplaintClient
 
 T = TypeVar("T")
@@ -430,13 +431,14 @@ def _postgres_unreachable(exc: BaseException) -> str:
     return f"cannot reach PostgreSQL (records temporarily unavailable; try again shortly): {detail}"
 
 
-async def cmd_list(args: argparse.Namespace) -> int:
+@contextlib.asynccontextmanager
+async def _records(args: argparse.Namespace) -> AsyncIterator[ComplaintRecords]:
+    """The records on PostgreSQL for one read, with its failures as the command's exit statuses (3: unreachable)."""
     import asyncpg
 
     from activities.database import create_pool, database_unavailable
     from activities.records import ComplaintRecords
 
-    department = _department(args.department) if args.department is not None else None
     dsn = _database_url(args)
     calendar = _calendar()
     try:
@@ -446,13 +448,7 @@ async def cmd_list(args: argparse.Namespace) -> int:
     except (ValueError, OverflowError) as exc:  # a URL asyncpg cannot use (scheme, port, sslmode); never echoed
         raise Failure(f"configuration: the database URL: {exc}") from None
     try:
-        summaries = await ComplaintRecords(pool, calendar).list_complaints(
-            stage=Stage(args.stage) if args.stage else None,
-            overdue=args.overdue,
-            department=department,
-            limit=args.limit,
-            offset=args.offset,
-        )
+        yield ComplaintRecords(pool, calendar)
     except asyncpg.UndefinedTableError:
         raise Failure("the database has no complaints schema yet: start a worker once (it migrates)") from None
     except Exception as exc:  # the server went away between connecting and answering
@@ -461,7 +457,27 @@ async def cmd_list(args: argparse.Namespace) -> int:
         raise Failure(_postgres_unreachable(exc), EXIT_UNAVAILABLE) from None
     finally:
         await pool.close()
+
+
+async def cmd_list(args: argparse.Namespace) -> int:
+    department = _department(args.department) if args.department is not None else None
+    async with _records(args) as records:
+        summaries = await records.list_complaints(
+            stage=Stage(args.stage) if args.stage else None,
+            overdue=args.overdue,
+            department=department,
+            limit=args.limit,
+            offset=args.offset,
+        )
     _emit([summary.model_dump(mode="json") for summary in summaries])
+    return EXIT_OK
+
+
+async def cmd_refusals(args: argparse.Namespace) -> int:
+    """The record writes PostgreSQL refused for good, newest first: what an admin looks into."""
+    async with _records(args) as records:
+        refused = await records.record_refusals(limit=args.limit)
+    _emit([{**row, "refused_at": row["refused_at"].isoformat()} for row in refused])
     return EXIT_OK
 
 
@@ -732,6 +748,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listing.add_argument("--offset", type=_whole_number(0, MAX_LIST_OFFSET), default=0, help="rows to skip")
     listing.set_defaults(run=cmd_list)
+
+    refusals = commands.add_parser(
+        "refusals", parents=[where], help="record writes PostgreSQL refused for good (for admins), newest first"
+    )
+    refusals.add_argument(
+        "--limit",
+        type=_whole_number(1, MAX_LIST_LIMIT),
+        default=100,
+        help=f"1 to {MAX_LIST_LIMIT} (default %(default)s)",
+    )
+    refusals.set_defaults(run=cmd_refusals)
 
     schema = commands.add_parser("schema", help="JSON Schema of the intake, or of an action's data")
     schema.add_argument("action", nargs="?", metavar="ACTION")

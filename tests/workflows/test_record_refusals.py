@@ -7,15 +7,20 @@ which may be sent again. Each refusal is listed for admins, counted and logged o
 
 from __future__ import annotations
 
+import asyncio
+import json
+import subprocess
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import pytest
+from samples import COMPLAINTS, clean_env
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from workflow_support import assert_record_matches
 
+from activities.database import dsn_for_database
 from activities.records import ComplaintRecords
 from domain.models import Action, Role, Stage
 from starter.client import ActionFailed, ComplaintClient
@@ -46,7 +51,7 @@ async def refusals(pool: asyncpg.Pool, complaint_id: str) -> list[tuple[int, str
 
 
 async def test_a_refused_action_is_not_applied_and_the_complaint_moves_on(
-    intake: Any, complaints: ComplaintClient, pool: asyncpg.Pool, records: ComplaintRecords
+    intake: Any, complaints: ComplaintClient, pool: asyncpg.Pool, records: ComplaintRecords, postgres_uri: str
 ) -> None:
     started = await complaints.start(intake())
     cid = started.complaint_id
@@ -62,6 +67,22 @@ async def test_a_refused_action_is_not_applied_and_the_complaint_moves_on(
     await assert_record_matches(pool, await complaints.state(cid))
     listed = await records.record_refusals()
     assert any(row["complaint_id"] == cid and row["case_number"] == started.case_number for row in listed)
+
+    database = dsn_for_database(postgres_uri, await pool.fetchval("SELECT current_database()"))
+    shown = await asyncio.to_thread(
+        subprocess.run,
+        [str(COMPLAINTS), "refusals", "--limit", "5"],
+        env=clean_env(DATABASE_URL=database),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    mine = [row for row in json.loads(shown.stdout) if row["complaint_id"] == cid]
+    assert [(row["case_number"], row["kind"], row["sqlstate"]) for row in mine] == [
+        (started.case_number, "add_note", "23514")
+    ]
+    assert "poison" not in shown.stdout, "the refused data itself is never listed"
 
 
 async def test_a_refused_clock_has_still_happened_and_fires_once(
