@@ -5,16 +5,19 @@ the configured hosts are answered, and the web app's `/metrics` answers only the
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from urllib.parse import urlencode
 
 import asyncpg
 import httpx
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from web_support import SignIn, take_in
+from web_support import SignIn, sign_in, take_in
 
 from activities.database import create_pool
 from activities.records import ComplaintRecords
@@ -160,6 +163,36 @@ async def test_a_query_parameter_no_page_can_take_is_400(signed_in: SignIn, quer
     assert response.status_code == 400, response.text[:300]
     assert_secured(response)
     assert f": {parameter} (" in response.text.replace("&#39;", "'")  # named, in either language
+
+
+INBOX_PARAMETERS = st.sampled_from(["q", "page", "stage", "channel", "department", "lang", "next", "other"])
+QUERY_VALUES = st.one_of(
+    st.text(max_size=30),  # any Unicode
+    st.text(alphabet="\x00\x1f\x85\u200b\u202e\u2028\ufeff a1%", max_size=8),  # the hostile few
+    st.integers().map(str),
+    st.sampled_from(["open", "all", "closed", "letter", "customer_care", "en", "vi", ""]),  # what the page offers
+)
+
+
+@pytest.fixture(scope="module")
+async def agent(app: Starlette, staff: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+    """One agent signed in for the whole module: property tests send many requests, signing in once."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        await sign_in(client, staff["agent"])
+        yield client
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(params=st.lists(st.tuples(INBOX_PARAMETERS, QUERY_VALUES), max_size=4))
+@example(params=[("q", "\x00")])  # row 8
+@example(params=[("page", "99999999999999999999")])
+@example(params=[("department", "billing\x00")])
+async def test_no_query_string_makes_the_inbox_fail(agent: httpx.AsyncClient, params: list[tuple[str, str]]) -> None:
+    """Whatever Unicode a link carries, the inbox shows it or refuses it by name: never a 500."""
+    response = await agent.get("/?" + urlencode(params))
+    assert response.status_code in (200, 303, 400), (params, response.status_code)
+    assert_secured(response)
 
 
 async def test_the_inbox_still_takes_every_value_it_offers(signed_in: SignIn) -> None:
