@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from domain.text import TextRefused, short_text
 
-MAX_QUERY_CHARS = 2048
+MAX_QUERY_STRING_CHARS = 2048
 """The whole query string, decoded: the inbox's longest link (a search and three filters) is a tenth of it."""
 MAX_PAGE = 10_000
 """The highest page number any paged list takes: 10,000 pages of 25 or 50 is more than one list ever holds."""
@@ -39,8 +39,8 @@ def check_query(params: Mapping[str, str]) -> None:
         except TextRefused as refused:
             raise QueryRefused(ascii(name)[:40], f"a parameter's name {refused.problem}") from None
         total += len(name) + len(value) + 2
-        if total > MAX_QUERY_CHARS:
-            raise QueryRefused(name[:40], f"the address is longer than {MAX_QUERY_CHARS} characters")
+        if total > MAX_QUERY_STRING_CHARS:
+            raise QueryRefused(name[:40], f"the address is longer than {MAX_QUERY_STRING_CHARS} characters")
         try:
             short_text(value)
         except TextRefused as refused:
