@@ -328,6 +328,20 @@ _SELECT_EVENTS = (
 )
 
 
+@dataclass(frozen=True)
+class TimelinePage:
+    """One page of a complaint's timeline, newest first, and how many events the whole timeline holds."""
+
+    events: list[TimelineEvent]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
 def snapshot_row(workflow_id: str, state: ComplaintState, last_seq: int) -> tuple[Any, ...]:
     """The `complaints` row of a state, in the column order of the snapshot upsert."""
     deadlines = state.deadlines
@@ -626,6 +640,24 @@ class ComplaintRecords:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(_SELECT_EVENTS + " ORDER BY seq", complaint_id)
         return [TimelineEvent.model_validate(dict(row)) for row in rows]
+
+    async def timeline_page(self, complaint_id: str, page: int, page_size: int) -> TimelinePage:
+        """One page of the recorded history, newest first: a complaint with 10,000 notes still reads and renders
+        a few dozen rows (the primary key walks backwards from the newest)."""
+        async with self._pool.acquire() as conn:
+            total = await conn.fetchval("SELECT count(*) FROM complaint_events WHERE complaint_id = $1", complaint_id)
+            rows = await conn.fetch(
+                _SELECT_EVENTS + " ORDER BY seq DESC LIMIT $2 OFFSET $3",
+                complaint_id,
+                page_size,
+                (page - 1) * page_size,
+            )
+        return TimelinePage(
+            events=[TimelineEvent.model_validate(dict(row)) for row in rows],
+            total=total,
+            page=page,
+            page_size=page_size,
+        )
 
     async def documents(self, complaint_id: str) -> list[dict[str, Any]]:
         """Filed documents with their rendered HTML, in the order they were written."""

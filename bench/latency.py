@@ -52,7 +52,7 @@ def _csrf(html: str) -> str:
 
 async def signed_in_browser(app: object) -> httpx.AsyncClient:
     """A browser signed in as the bench agent, over the ASGI transport (no sockets: the app's own cost only)."""
-    browser = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")  # type: ignore[arg-type]
+    browser = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost")  # type: ignore[arg-type]
     page = await browser.get("/login")
     response = await browser.post(
         "/login", data={"csrf_token": _csrf(page.text), "username": USERNAME, "password": PASSWORD, "next": "/"}

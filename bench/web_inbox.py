@@ -55,7 +55,7 @@ async def measure(database_url: str, count: int, repeat: int, data_dir: Path) ->
         # The inbox never talks to Temporal; the client is there because the app's other pages do.
         complaints = ComplaintClient(cast(Client, None))
         app = create_app(complaints, ComplaintRecords(pool, WorkingCalendar()), pool, WebSettings(data_dir=data_dir))
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as client:
             login = await client.get("/login")
             token = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
             assert token

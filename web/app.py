@@ -24,6 +24,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -56,7 +57,8 @@ from web.forms import (
 )
 from web.i18n import LANGUAGE_COOKIE, LANGUAGES, Translator, pick_language, translations
 from web.inbox import CASE_NUMBER, InboxFilter, load_inbox
-from web.metrics import MetricsMiddleware, WebMetrics
+from web.metrics import MetricsMiddleware, WebMetrics, route_template
+from web.query import QueryRefused, check_query, page_number
 from web.sessions import ServerSessions, SessionStore, session_user
 from web.settings import RETRY_AFTER_SECONDS, WebSettings
 from web.throttle import SignInThrottle
@@ -81,11 +83,36 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 CSRF_FIELD = "csrf_token"
 ALLOWED_ACTIONS_TIMEOUT = 5.0
 """Seconds to wait for the workflow to say which actions are open; the page still shows the record without."""
+TIMELINE_PAGE_SIZE = 50
+"""Events on one page of a complaint's timeline: a busy month of work, and a page of tens of kilobytes."""
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "bluetooth",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+)
+"""A form for typing and reading needs no device, sensor or payment: none of them, for this page or any frame."""
 
 COMPLAINT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 """The domain's `ComplaintId` pattern: an id that cannot exist is a 404 without asking the database."""
@@ -123,7 +150,9 @@ def _client_address(request: Request) -> str:
 
 
 class SecurityHeaders:
-    """Headers every response carries: no framing, no scripts, no caching of pages with personal data."""
+    """Headers every response carries: no framing, no scripts, no devices, no caching of pages with personal data.
+
+    It wraps the whole app (see `WebApp`), Starlette's own 500 answer included: an error page is a page too."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -142,6 +171,7 @@ class SecurityHeaders:
                     (b"x-content-type-options", b"nosniff"),
                     (b"x-frame-options", b"DENY"),
                     (b"referrer-policy", b"same-origin"),
+                    (b"permissions-policy", PERMISSIONS_POLICY.encode()),
                 ]
                 if not static:
                     headers.append((b"cache-control", b"no-store"))
@@ -149,6 +179,14 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class WebApp(Starlette):
+    """Starlette with `SecurityHeaders` outside its `ServerErrorMiddleware`, which a middleware listed in
+    `middleware=` always sits inside: so the 500 page carries the same headers as every other answer."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
 
 
 @dataclass
@@ -218,6 +256,7 @@ class WebForm:
     # ---- plumbing ----
 
     async def context(self, request: Request) -> Context:
+        check_query(request.query_params)  # a parameter no page can take: `bad_query`'s 400
         language = pick_language(request.query_params.get("lang"), request.cookies.get(LANGUAGE_COOKIE))
         user: User | None = None
         username = session_user(request)
@@ -362,7 +401,7 @@ class WebForm:
 
     async def inbox(self, request: Request) -> Response:
         ctx = await self.signed_in(request)
-        inbox = InboxFilter.from_query(dict(request.query_params))
+        inbox = InboxFilter.from_query(request.query_params)
         if inbox.q and CASE_NUMBER.match(inbox.q):
             found = await self.records.find_by_case_number(inbox.q)
             if found is not None:
@@ -409,9 +448,14 @@ class WebForm:
         status: int = 200,
         failed: ActionForm | None = None,
         refusal: str | None = None,
+        timeline_page: int = 1,
     ) -> HTMLResponse:
         assert ctx.user is not None
         complaint_id = state.complaint_id
+        page_path = f"/complaints/{quote(complaint_id)}"
+        timeline = await self.records.timeline_page(complaint_id, timeline_page, TIMELINE_PAGE_SIZE)
+        if timeline_page > timeline.pages:
+            raise HTTPException(404, ctx.tr.gettext("The timeline has no page %(page)s.", page=timeline_page))
         unanswered = False
         try:
             allowed = await asyncio.wait_for(
@@ -433,9 +477,10 @@ class WebForm:
             ctx,
             "complaint.html",
             status,
-            page_path=f"/complaints/{quote(complaint_id)}",
+            page_path=page_path,
             complaint=state,
-            timeline=await self.records.timeline(complaint_id),
+            timeline=timeline,
+            timeline_url=lambda number: page_path + (f"?page={number}" if number > 1 else "") + "#timeline",
             documents=await self.records.documents(complaint_id),
             forms=forms,
             specs=ACTION_FORMS,
@@ -449,8 +494,9 @@ class WebForm:
 
     async def complaint(self, request: Request) -> Response:
         ctx = await self.signed_in(request)
+        timeline_page = page_number(request.query_params)
         state = await self.snapshot(ctx, request.path_params["complaint_id"])
-        return await self.complaint_page(ctx, state)
+        return await self.complaint_page(ctx, state, timeline_page=timeline_page)
 
     async def act(self, request: Request) -> Response:
         ctx = await self.signed_in(request)
@@ -583,6 +629,8 @@ class WebForm:
         assert isinstance(exc, HTTPException)
         try:
             ctx = await self.context(request)
+        except QueryRefused:  # a 404 or 405 whose query is bad as well: the status still says the most
+            ctx = self.anonymous_context(request)
         except Exception:  # the database is away: still say what went wrong
             return PlainTextResponse(exc.detail, exc.status_code)
         detail = exc.detail
@@ -596,6 +644,51 @@ class WebForm:
             detail = ctx.tr.gettext("Expected a form.")
         return self.render(ctx, "error.html", exc.status_code, code=exc.status_code, detail=detail)
 
+    def anonymous_context(self, request: Request) -> Context:
+        """For pages rendered when the usual context cannot be had (its query refused, the database away, a bug):
+        the reader's language, nobody signed in, nothing looked up."""
+        language = pick_language(request.query_params.get("lang"), request.cookies.get(LANGUAGE_COOKIE))
+        return Context(request, Translator(language), None)
+
+    async def bad_query(self, request: Request, exc: Exception) -> Response:
+        """A query parameter no page can take (`web.query`): 400 naming it, before anything read it."""
+        assert isinstance(exc, QueryRefused)
+        ctx = self.anonymous_context(request)
+        detail = ctx.tr.gettext(
+            "This address has a parameter the page cannot take: %(parameter)s (%(problem)s).",
+            parameter=exc.parameter,
+            problem=exc.problem,
+        )
+        return self.render(ctx, "error.html", 400, code=400, detail=detail)
+
+    async def server_error(self, request: Request, exc: Exception) -> Response:
+        """Whatever no other handler took: our own 500 page, with no detail of the failure (the server logs the
+        traceback, since Starlette raises it on). Rendered with nothing that could fail the same way again."""
+        route = route_template(request.scope)
+        log.error("request failed", method=request.method, route=route, error=type(exc).__name__)
+        ctx = self.anonymous_context(request)
+        detail = ctx.tr.gettext(
+            "Something went wrong on our side. Try again; if it keeps happening, tell an administrator."
+        )
+        try:
+            body = (
+                self.environments[ctx.tr.language]
+                .get_template("error.html")
+                .render(
+                    user=None,
+                    csrf_token="",
+                    flash=None,
+                    lang_urls={language: f"/?lang={language}" for language in LANGUAGES},
+                    path=request.url.path,
+                    now=datetime.now(UTC),
+                    code=500,
+                    detail=detail,
+                )
+            )
+        except Exception:  # the templates themselves are what fails
+            return PlainTextResponse(detail, 500)
+        return HTMLResponse(body, 500)
+
     async def records_unavailable(self, request: Request, exc: Exception) -> Response:
         """PostgreSQL is away (stopped, restarting, full): a plain 503 page that says so, not a stack trace.
 
@@ -607,8 +700,7 @@ class WebForm:
         log.warning(
             "records temporarily unavailable", method=request.method, error=type(exc).__name__, detail=str(exc)[:200]
         )
-        language = pick_language(request.query_params.get("lang"), request.cookies.get(LANGUAGE_COOKIE))
-        ctx = Context(request, Translator(language), None)
+        ctx = self.anonymous_context(request)
         retry_url = None
         if request.method in ("GET", "HEAD"):
             retry_url = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -632,15 +724,18 @@ def create_app(
 
     `codec` (the key ring's `EncryptionCodec`) serves `/codec/decode` and `/codec/encode` for the Temporal UI
     (see `web.codec_endpoint`); without it those answer 404 to whoever may use them. `/metrics` has the request
-    counts and latencies (see `web.metrics`).
+    counts and latencies (see `web.metrics`) for the holder of `COMPLAINTS_METRICS_TOKEN`. Only the hosts in
+    `COMPLAINTS_ALLOWED_HOSTS` are answered.
     """
     web = WebForm(complaints, records, pool, settings)
     codec_endpoint = CodecEndpoint(codec, pool, settings)
-    metrics = WebMetrics()
+    metrics = WebMetrics(settings.metrics_token)
     handler: Callable[[Request, Exception], Awaitable[Response]] = web.http_error
     unavailable: Callable[[Request, Exception], Awaitable[Response]] = web.records_unavailable
     unavailable_handlers = {error: unavailable for error in (OSError, *UNAVAILABLE_ERRORS)}
-    return Starlette(
+    bad_query: Callable[[Request, Exception], Awaitable[Response]] = web.bad_query
+    server_error: Callable[[Request, Exception], Awaitable[Response]] = web.server_error
+    return WebApp(
         routes=[
             Route("/login", web.login_page, methods=["GET"]),
             Route("/login", web.login, methods=["POST"]),
@@ -662,8 +757,14 @@ def create_app(
         ],
         middleware=[
             Middleware(MetricsMiddleware, metrics=metrics),
-            Middleware(SecurityHeaders),
+            Middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts, www_redirect=False),
             Middleware(ServerSessions, sessions=web.sessions),
         ],
-        exception_handlers={HTTPException: handler, Redirect: handler, **unavailable_handlers},
+        exception_handlers={
+            HTTPException: handler,
+            Redirect: handler,
+            QueryRefused: bad_query,
+            **unavailable_handlers,
+            500: server_error,
+        },
     )

@@ -88,6 +88,14 @@ async def _read_body(request: Request) -> bytes:
     return bytes(body)
 
 
+def bearer_matches(request: Request, token: bytes | None) -> bool:
+    """Whether the request's `Authorization: Bearer ...` is `token`, compared in constant time; never without one."""
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    if token is None or scheme.lower() != "bearer" or not presented.strip():
+        return False
+    return compare_digest(presented.strip().encode(), token)
+
+
 class CodecEndpoint:
     """The two endpoints and their preflight; `codec` None (no keys) answers 404 after the same checks."""
 
@@ -142,10 +150,7 @@ class CodecEndpoint:
     # ---- who is asking ----
 
     def _token_matches(self, request: Request) -> bool:
-        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-        if self.token is None or scheme.lower() != "bearer" or not presented.strip():
-            return False
-        return compare_digest(presented.strip().encode(), self.token)
+        return bearer_matches(request, self.token)
 
     async def _allowed(self, request: Request) -> int | None:
         """None when the caller may use the codec; else 401 (nobody), 403 (a role that may not) or 503 (the

@@ -8,6 +8,7 @@ The default view (open complaints, most urgent first) walks a partial index and 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -16,11 +17,15 @@ import asyncpg
 
 from domain.lifecycle import OPEN_STAGES
 from domain.models import Channel, Stage
+from domain.text import TextRefused, short_text
+from web.query import QueryRefused, check_query, one_of, page_number
 
 OPEN = "open"
 ALL = "all"
 MAX_QUERY_CHARS = 100
-MAX_PAGE = 10_000
+STAGE_CHOICES = frozenset({OPEN, ALL} | {stage.value for stage in Stage})
+CHANNEL_CHOICES = frozenset(channel.value for channel in Channel)
+DEPARTMENT = re.compile(r"[a-z][a-z0-9_]{1,39}")
 CASE_NUMBER = re.compile(r"^KN-\d{4}-\d{6}$", re.IGNORECASE)
 
 _OPEN_SQL = ", ".join(f"'{stage.value}'" for stage in sorted(OPEN_STAGES))
@@ -36,23 +41,22 @@ class InboxFilter:
     page: int = 1
 
     @classmethod
-    def from_query(cls, params: dict[str, str]) -> InboxFilter:
-        """Unknown or malformed values fall back to the default view rather than fail the page."""
-        stage = params.get("stage", OPEN)
-        if stage not in {OPEN, ALL} | {s.value for s in Stage}:
-            stage = OPEN
-        channel = params.get("channel", "")
-        if channel not in {c.value for c in Channel}:
-            channel = ""
+    def from_query(cls, params: Mapping[str, str]) -> InboxFilter:
+        """The filter a link asks for, or `QueryRefused` naming the parameter: a forged or garbled link is a
+        400 the agent can read, never a query PostgreSQL refuses (a NUL) or a silently different view."""
+        check_query(params)
+        stage = one_of(params, "stage", STAGE_CHOICES, OPEN)
+        channel = one_of(params, "channel", CHANNEL_CHOICES, "")
         department = params.get("department", "").strip().lower()
-        if not re.fullmatch(r"[a-z][a-z0-9_]{1,39}", department):
-            department = ""
+        if department and not DEPARTMENT.fullmatch(department):
+            raise QueryRefused("department", "is not a department's name")
         try:
-            page = min(max(int(params.get("page", "1")), 1), MAX_PAGE)
-        except ValueError:
-            page = 1
-        q = " ".join(params.get("q", "").split())[:MAX_QUERY_CHARS]
-        return cls(q=q, stage=stage, department=department, channel=channel, page=page)
+            q = " ".join(short_text(params.get("q", "")).split())
+        except TextRefused as refused:
+            raise QueryRefused("q", refused.problem) from None
+        if len(q) > MAX_QUERY_CHARS:
+            raise QueryRefused("q", f"must be at most {MAX_QUERY_CHARS} characters")
+        return cls(q=q, stage=stage, department=department, channel=channel, page=page_number(params))
 
     def query_params(self, **changes: Any) -> dict[str, str]:
         values = {"q": self.q, "stage": self.stage, "department": self.department, "channel": self.channel}

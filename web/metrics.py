@@ -1,4 +1,5 @@
-"""Request counts and latencies of the web app, on its own `GET /metrics` (Prometheus text format).
+"""Request counts and latencies of the web app, on its own `GET /metrics` (Prometheus text format), for the
+holder of the metrics token only.
 
 Labelled by method, route *template* (`/complaints/{complaint_id}`, never the path with an id in it) and status,
 so the labels hold no personal data and their number stays bounded: a path that matches no route is `unmatched`,
@@ -10,9 +11,13 @@ from __future__ import annotations
 import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from pydantic import SecretStr
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from web.codec_endpoint import bearer_matches
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"
@@ -20,7 +25,12 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 
 class WebMetrics:
-    def __init__(self) -> None:
+    """The registry and its endpoint, which answers only the bearer of `token` (`COMPLAINTS_METRICS_TOKEN`):
+    without a token configured `/metrics` is 404, as if it did not exist; a wrong or missing one is 401."""
+
+    def __init__(self, token: SecretStr | None = None) -> None:
+        secret = token.get_secret_value().strip() if token is not None else ""
+        self.token = secret.encode() if secret else None
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "complaints_web_requests",
@@ -41,6 +51,10 @@ class WebMetrics:
         self.duration.labels(method, route).observe(seconds)
 
     async def endpoint(self, request: Request) -> Response:
+        if self.token is None:
+            raise HTTPException(404)
+        if not bearer_matches(request, self.token):
+            return PlainTextResponse("send the metrics token", 401, headers={"WWW-Authenticate": "Bearer"})
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from starter.settings import PROJECT_ROOT
 
@@ -15,6 +16,8 @@ SECRET_FILE = "session_secret"
 """Generated in the data directory on first start when COMPLAINTS_SESSION_SECRET is unset."""
 RETRY_AFTER_SECONDS = 10
 """`Retry-After` on the answers given while PostgreSQL is unreachable: about what a restart of it takes."""
+EMBEDDED_HOSTS = ("localhost", "127.0.0.1", "[::1]", "testserver")
+"""The names the embedded stack is reached by, and `testserver`, the host of in-process test clients."""
 
 
 class WebSettings(BaseSettings):
@@ -42,6 +45,22 @@ class WebSettings(BaseSettings):
     codec_token: SecretStr | None = None
     """`COMPLAINTS_CODEC_TOKEN`: a bearer token that may use `/codec/decode` and `/codec/encode` without a session
     (the `temporal` CLI's `--codec-auth`, a UI on another site). Unset: only signed-in managers and admins."""
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(EMBEDDED_HOSTS))
+    """`COMPLAINTS_ALLOWED_HOSTS`, comma-separated (`complaints.example.vn,*.example.vn`): the `Host` headers
+    answered; any other is 400, so a rebinding DNS name or a forged host never reaches a page."""
+    metrics_token: SecretStr | None = None
+    """`COMPLAINTS_METRICS_TOKEN`: the bearer token Prometheus sends for `/metrics`. Unset: `/metrics` is 404,
+    since request counts by route tell an outsider how the form is used."""
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        """A comma-separated list from the environment; a bare IPv6 address gets the brackets a Host header has."""
+        names = value.split(",") if isinstance(value, str) else value
+        if not isinstance(names, list | tuple):
+            return value
+        hosts = [str(name).strip().lower() for name in names if str(name).strip()]
+        return [f"[{host}]" if ":" in host and not host.startswith("[") else host for host in hosts]
 
     def secret(self) -> str:
         """The session secret: from the environment, or from a file in the data directory made once (0600)."""

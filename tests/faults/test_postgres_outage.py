@@ -32,6 +32,7 @@ import httpx
 import pytest
 from fault_support import LIFECYCLE, Workers, eventually, retrying
 from postgres_support import StoppablePostgres, stoppable_postgres
+from pydantic import SecretStr
 from samples import COMPLAINTS, clean_env, make_intake
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -70,6 +71,7 @@ OUTAGE_ERRORS = frozenset(
 )
 """What a record activity may fail with while PostgreSQL is away: connection errors, never a bug."""
 UNAVAILABLE_VI = "Tạm thời không truy cập được hồ sơ"
+METRICS_TOKEN = "metrics-token-for-the-outage-drill"
 CUSTOMER = {"name": "Trần Thị Bích", "phone": "0912345678", "email": "bich@example.vn"}
 """`make_intake`'s customer: never in a log line, down or not."""
 
@@ -169,7 +171,9 @@ async def test_postgres_stopped_while_activities_run(tmp_path: Path, key_ring: K
                     client,
                     stop_web,
                     port=web_port,
-                    web_settings=WebSettings(data_dir=tmp_path / "web", session_secret=None),
+                    web_settings=WebSettings(
+                        data_dir=tmp_path / "web", session_secret=None, metrics_token=SecretStr(METRICS_TOKEN)
+                    ),
                     dev_accounts=True,
                     ready=web_ready,
                 )
@@ -266,7 +270,7 @@ async def drill(
     intake = await browser.post("/complaints/new", data={"csrf_token": csrf_of(new_page.text), **intake_form()})
     assert intake.status_code == 503 and "Biểu mẫu của bạn chưa được gửi" in intake.text
     assert (await browser.get("/healthz")).text == "ok"
-    metrics = await browser.get("/metrics")
+    metrics = await browser.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert metrics.status_code == 200
     assert 'complaints_web_requests_total{method="POST",route="/complaints/new",status="503"} 1.0' in metrics.text
 

@@ -41,7 +41,7 @@ async def codec_app(
     staff: dict[str, str],
 ) -> Starlette:
     """The app with the same codec as the worker and the client (the time-skipping environment's key ring)."""
-    settings = web_settings.model_copy(update={"codec_token": SecretStr(TOKEN)})
+    settings = web_settings.model_copy(update={"codec_token": SecretStr(TOKEN), "metrics_token": SecretStr(TOKEN)})
     codec = time_env.client.data_converter.payload_codec
     assert codec is not None
     return create_app(complaints, records, pool, settings, codec)
@@ -251,7 +251,7 @@ async def test_metrics_count_requests_by_route_template(as_role: SignIn) -> None
     assert (await agent.get("/no/such/page")).status_code == 404
     await agent.post("/codec/decode", json={"payloads": []}, headers=UI_HEADERS)  # 403 for an agent
 
-    metrics = await agent.get("/metrics")
+    metrics = await agent.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert metrics.status_code == 200
     assert metrics.headers["content-type"].startswith("text/plain")
     text = metrics.text

@@ -20,6 +20,7 @@ from starter.client import ActionFailed, ComplaintClient
 from web.app import create_app
 from web.forms import MAX_BODY_BYTES
 from web.inbox import InboxFilter
+from web.query import QueryRefused
 from web.settings import WebSettings
 from web.users import add_user
 
@@ -407,8 +408,10 @@ async def test_inbox_search_filters_and_paging(signed_in: SignIn, pool: asyncpg.
         last = await agent.get("/", params={"page": pages})
         assert f"Trang {pages} / {pages}" in last.text
     garbage = await agent.get("/", params={"page": "x", "stage": "nonsense", "channel": "<script>"})
-    assert garbage.status_code == 200
-    assert InboxFilter.from_query({"page": "-4"}).page == 1
+    assert garbage.status_code == 400  # a forged link is refused by name, never a silently different view
+    with pytest.raises(QueryRefused) as refused:
+        InboxFilter.from_query({"page": "-4"})
+    assert refused.value.parameter == "page"
 
 
 async def test_english_on_request_vietnamese_by_default(signed_in: SignIn) -> None:

@@ -51,7 +51,7 @@ async def dead_app(
 ) -> Starlette:
     """The web form on the dead pool, with the same session secret as the live `app` (a session made there is
     valid here) and the codec with a bearer token."""
-    settings = web_settings.model_copy(update={"codec_token": SecretStr(TOKEN)})
+    settings = web_settings.model_copy(update={"codec_token": SecretStr(TOKEN), "metrics_token": SecretStr(TOKEN)})
     codec = time_env.client.data_converter.payload_codec
     return create_app(complaints, ComplaintRecords(dead_pool, WorkingCalendar()), dead_pool, settings, codec)
 
@@ -115,7 +115,7 @@ async def test_sign_in_says_unavailable_but_the_rest_answers(outage_client: http
     assert (await outage_client.get("/healthz")).text == "ok"
     assert (await outage_client.get("/static/style.css")).status_code == 200
 
-    metrics = await outage_client.get("/metrics")
+    metrics = await outage_client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert metrics.status_code == 200
     assert 'complaints_web_requests_total{method="POST",route="/login",status="503"} 1.0' in metrics.text
 
