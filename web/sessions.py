@@ -240,7 +240,7 @@ class SessionStore:
         if session.unavailable is not None:
             raise session.unavailable
         if session.token_hash is not None:
-            pass  # MUTANT
+            await self._end(session.token_hash, tolerate_outage=False)
         session.clear()
         session.token_hash, session.username = None, None
 
