@@ -6,7 +6,7 @@ validate the same way and speak the same JSON.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any
@@ -18,14 +18,21 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationError,
+    field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from domain.deadlines import Deadlines
+from domain.deadlines import EARLIEST_RECEIPT, LATEST_RECEIPT, Deadlines, check_receipt_in_calendar
+from domain.policy import POLICY
+from domain.text import TextRefused, check_data_shape, email_address, long_text, short_text
 
 MAX_DESCRIPTION_CHARS = 10_000
 MAX_TEXT_CHARS = 5_000
 MAX_SHORT_TEXT_CHARS = 200
+MAX_ADDRESS_CHARS = 500
+MAX_EMAIL_CHARS = 254
 CLOCK_SKEW = timedelta(minutes=5)
 """How far in the future a `received_at` may lie before it counts as a mistake (clocks of other services drift)."""
 
@@ -98,18 +105,60 @@ SIGNAL_ACTIONS = (Action.CUSTOMER_INFO_RECEIVED, Action.CAUSE_IDENTIFIED, Action
 """The external events of the brief: services fire them and forget, so they are signals as well as updates."""
 
 
-def _no_control_chars(value: str) -> str:
-    if re.search(r"[\x00-\x1f\x7f]", value):
-        raise ValueError("must be one line without control characters")
-    return value
+def _text_policy(policy: Callable[[str], str], min_length: int, max_length: int) -> Callable[[str], str]:
+    """A pydantic validator applying a `domain.text` policy: a refusal becomes a validation error whose type is
+    the policy's code, and the limits are checked again on the normalised text (NFC may change its length)."""
+
+    def validate(value: str) -> str:
+        try:
+            text = policy(value)
+        except TextRefused as refused:
+            raise refused.as_validation_error() from None
+        if len(text) < min_length:
+            raise PydanticCustomError(
+                "string_too_short",
+                "String should have at least {min_length} characters",
+                {"min_length": min_length},
+            )
+        if len(text) > max_length:
+            raise PydanticCustomError(
+                "string_too_long", "String should have at most {max_length} characters", {"max_length": max_length}
+            )
+        return text
+
+    return validate
+
+
+def _email(value: str) -> str:
+    try:
+        return email_address(value)
+    except TextRefused as refused:
+        raise refused.as_validation_error() from None
 
 
 ShortText = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_SHORT_TEXT_CHARS),
-    AfterValidator(_no_control_chars),
+    AfterValidator(_text_policy(short_text, 1, MAX_SHORT_TEXT_CHARS)),
 ]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT_CHARS)]
+"""A name, subject or label: one line of visible characters (see `domain.text`)."""
+LongText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT_CHARS),
+    AfterValidator(_text_policy(long_text, 1, MAX_TEXT_CHARS)),
+]
+"""A note, reply or reason: lines and tabs kept, controls and direction overrides refused."""
+Description = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_DESCRIPTION_CHARS),
+    AfterValidator(_text_policy(long_text, 1, MAX_DESCRIPTION_CHARS)),
+]
+Address = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=MAX_ADDRESS_CHARS),
+    AfterValidator(_text_policy(long_text, 0, MAX_ADDRESS_CHARS)),
+]
+"""A postal address may take several lines, as it is written on a letter."""
 Department = Annotated[
     str,
     StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[a-z][a-z0-9_]{1,39}$"),
@@ -117,10 +166,8 @@ Department = Annotated[
 ComplaintId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
 """Letters, digits, `.`, `_`, `-`: a ticket number or a hash of a Message-ID, never an e-mail address or a name."""
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ().-]{6,20}$")]
-Email = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
-]
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_EMAIL_CHARS), AfterValidator(_email)]
+"""Exactly one address, in its normalised form: `a@b.vn,bob` would send the customer's messages to two people."""
 RequestId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
@@ -134,7 +181,7 @@ class Customer(Strict):
     name: ShortText
     phone: Phone | None = None
     email: Email | None = None
-    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    address: Address | None = None
     contact_person: ShortText | None = None
 
     @model_validator(mode="after")
@@ -150,17 +197,31 @@ class ResolveOnFirstContact(Strict):
     """Both sides agree on the spot; without that it is not settled and goes through the full process."""
 
 
+def _receipt_in_calendar(value: datetime) -> datetime:
+    try:
+        check_receipt_in_calendar(value)
+    except ValueError:
+        raise PydanticCustomError(
+            "received_at_out_of_range",
+            "must be between {earliest} and {latest} (the dates the working-day calendar knows)",
+            {"earliest": EARLIEST_RECEIPT.isoformat(), "latest": LATEST_RECEIPT.isoformat()},
+        ) from None
+    return value
+
+
+ReceivedAt = Annotated[AwareDatetime, AfterValidator(_receipt_in_calendar)]
+"""A receipt the clocks can compute from, whoever sends it: year 1 or 1000 would overflow or mint odd case numbers."""
+
+
 class Intake(Strict):
     """A complaint as it is received, from any door."""
 
     customer: Customer
     channel: Channel
     subject: ShortText
-    description: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_DESCRIPTION_CHARS)
-    ]
+    description: Description
     service: ShortText | None = None
-    received_at: AwareDatetime | None = None
+    received_at: ReceivedAt | None = None
     """When the company got it; for a letter entered later. Defaults to the moment it is started."""
     complaint_id: ComplaintId | None = None
     """The caller's idempotency key (a ticket number, a hash of a Message-ID): starting twice returns the same."""
@@ -184,20 +245,44 @@ class Intake(Strict):
 
 
 class IntakeError(ValueError):
-    """Bad intake, named by its field, so a form can show it next to the field."""
+    """Bad intake, named by its field, so a form can show it next to the field. `code` is stable (a pydantic error
+    type such as `string_too_long`, a text policy code such as `text_bidi_control`, or a `received_at_*` code) so a
+    door words it in its own language; `params` hold what that wording needs."""
 
-    def __init__(self, field: str, problem: str) -> None:
+    def __init__(
+        self, field: str, problem: str, code: str = "value_error", params: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
+        self.code = code
+        self.params = dict(params or {})
 
 
-def check_received_at(received_at: datetime, now: datetime) -> None:
-    """A receipt in the future is a typing mistake or a wrong clock; either would promise a wrong deadline."""
-    if received_at.tzinfo is None:
-        raise IntakeError("received_at", "must include a time zone offset")
+def check_received_at(received_at: datetime, now: datetime, window: timedelta = POLICY.receipt_window) -> None:
+    """A receipt in the future is a typing mistake or a wrong clock, and one long before `now - window` is a typo
+    in the year (or an attempt to make a complaint overdue at once); either would promise a wrong deadline."""
+    if received_at.tzinfo is None or received_at.utcoffset() is None:
+        raise IntakeError("received_at", "must include a time zone offset", "received_at_no_time_zone")
+    try:
+        check_receipt_in_calendar(received_at)
+    except ValueError:
+        raise IntakeError(
+            "received_at",
+            f"must be between {EARLIEST_RECEIPT.isoformat()} and {LATEST_RECEIPT.isoformat()}",
+            "received_at_out_of_range",
+            {"earliest": EARLIEST_RECEIPT.isoformat(), "latest": LATEST_RECEIPT.isoformat()},
+        ) from None
     if received_at > now + CLOCK_SKEW:
-        raise IntakeError("received_at", "must not be in the future")
+        raise IntakeError("received_at", "must not be in the future", "received_at_in_future")
+    if received_at < now - window:
+        days = window.days
+        raise IntakeError(
+            "received_at",
+            f"must not be more than {days} days before now (COMPLAINTS_RECEIPT_WINDOW_DAYS)",
+            "received_at_too_early",
+            {"days": days},
+        )
 
 
 # ---- action data: one model per action; `ACTION_DATA` maps each action to its model ----
@@ -329,6 +414,18 @@ class ActionRequest(Strict):
     role: Role
     data: dict[str, Any] = Field(default_factory=dict)
     door: Door = Door.SDK
+
+    @field_validator("data")
+    @classmethod
+    def _data_shape(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Arbitrary JSON from a door, bounded before anything reads it; a refusal is located inside `data`
+        (`data.text`), so the door can name the field the way the action's own model would."""
+        try:
+            check_data_shape(data)
+        except TextRefused as refused:
+            error = InitErrorDetails(type=refused.as_validation_error(), loc=refused.loc or (), input=data)
+            raise ValidationError.from_exception_data(cls.__name__, [error]) from None
+        return data
 
 
 # ---- state ----

@@ -103,6 +103,7 @@ def _action(name: str) -> Action:
 
 
 def _received_at(text: str) -> datetime:
+    """A receipt instant from the command line, or one line saying what is wrong with its form."""
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
@@ -365,7 +366,10 @@ def _calendar() -> Any:
 
 
 def cmd_deadline(args: argparse.Namespace) -> int:
-    deadlines = compute_deadlines(_received_at(args.received_at), _calendar())
+    try:
+        deadlines = compute_deadlines(_received_at(args.received_at), _calendar())
+    except ValueError as exc:  # a receipt outside the calendar's years (year 1, 9999): one line, never a traceback
+        raise Failure(str(exc)) from None
     _emit(deadlines.model_dump(mode="json"))
     return EXIT_OK
 
