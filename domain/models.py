@@ -15,6 +15,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -105,59 +106,44 @@ SIGNAL_ACTIONS = (Action.CUSTOMER_INFO_RECEIVED, Action.CAUSE_IDENTIFIED, Action
 """The external events of the brief: services fire them and forget, so they are signals as well as updates."""
 
 
-def _text_policy(policy: Callable[[str], str], min_length: int, max_length: int) -> Callable[[str], str]:
-    """A pydantic validator applying a `domain.text` policy: a refusal becomes a validation error whose type is
-    the policy's code, and the limits are checked again on the normalised text (NFC may change its length)."""
+def _text_policy(policy: Callable[[str], str]) -> Callable[[Any], Any]:
+    """A pydantic validator applying a `domain.text` policy before anything else sees the text: a refusal is a
+    validation error whose type is the policy's code, and the field's length limits then judge the normalised
+    text (NFC may change its length; trimming is the policy's, so a trailing control character is refused
+    rather than silently trimmed)."""
 
-    def validate(value: str) -> str:
+    def validate(value: Any) -> Any:
+        if isinstance(value, bytes | bytearray):  # pydantic would decode them after this check: decode first
+            try:
+                value = bytes(value).decode("utf-8")
+            except UnicodeDecodeError:
+                return value  # pydantic refuses it as not a valid string
+        if not isinstance(value, str):
+            return value  # pydantic refuses it as not a string
         try:
-            text = policy(value)
+            return policy(value)
         except TextRefused as refused:
             raise refused.as_validation_error() from None
-        if len(text) < min_length:
-            raise PydanticCustomError(
-                "string_too_short",
-                "String should have at least {min_length} characters",
-                {"min_length": min_length},
-            )
-        if len(text) > max_length:
-            raise PydanticCustomError(
-                "string_too_long", "String should have at most {max_length} characters", {"max_length": max_length}
-            )
-        return text
 
     return validate
 
 
-def _email(value: str) -> str:
-    try:
-        return email_address(value)
-    except TextRefused as refused:
-        raise refused.as_validation_error() from None
-
-
 ShortText = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_SHORT_TEXT_CHARS),
-    AfterValidator(_text_policy(short_text, 1, MAX_SHORT_TEXT_CHARS)),
+    StringConstraints(min_length=1, max_length=MAX_SHORT_TEXT_CHARS),
+    BeforeValidator(_text_policy(short_text)),
 ]
 """A name, subject or label: one line of visible characters (see `domain.text`)."""
 LongText = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT_CHARS),
-    AfterValidator(_text_policy(long_text, 1, MAX_TEXT_CHARS)),
+    str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS), BeforeValidator(_text_policy(long_text))
 ]
 """A note, reply or reason: lines and tabs kept, controls and direction overrides refused."""
 Description = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_DESCRIPTION_CHARS),
-    AfterValidator(_text_policy(long_text, 1, MAX_DESCRIPTION_CHARS)),
+    StringConstraints(min_length=1, max_length=MAX_DESCRIPTION_CHARS),
+    BeforeValidator(_text_policy(long_text)),
 ]
-Address = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, max_length=MAX_ADDRESS_CHARS),
-    AfterValidator(_text_policy(long_text, 0, MAX_ADDRESS_CHARS)),
-]
+Address = Annotated[str, StringConstraints(max_length=MAX_ADDRESS_CHARS), BeforeValidator(_text_policy(long_text))]
 """A postal address may take several lines, as it is written on a letter."""
 Department = Annotated[
     str,
@@ -166,7 +152,7 @@ Department = Annotated[
 ComplaintId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
 """Letters, digits, `.`, `_`, `-`: a ticket number or a hash of a Message-ID, never an e-mail address or a name."""
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ().-]{6,20}$")]
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_EMAIL_CHARS), AfterValidator(_email)]
+Email = Annotated[str, StringConstraints(max_length=MAX_EMAIL_CHARS), BeforeValidator(_text_policy(email_address))]
 """Exactly one address, in its normalised form: `a@b.vn,bob` would send the customer's messages to two people."""
 RequestId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 
