@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -125,10 +126,13 @@ def long_text(value: str) -> str:
     return unicodedata.normalize("NFC", value).strip()
 
 
+@lru_cache(maxsize=4096)
 def email_address(value: str) -> str:
     """One e-mail address in its normalised form (domain lower-cased, NFC); else `TextRefused` (`email_invalid`).
 
-    Deliverability is not checked: that needs DNS, which a door must not wait on and the workflow must not do."""
+    Deliverability is not checked: that needs DNS, which a door must not wait on and the workflow must not do.
+    Remembered, because a complaint's intake is validated again with every activity input and state it rides in.
+    """
     address = short_text(value)
     try:
         return validate_email(address, check_deliverability=False).normalized

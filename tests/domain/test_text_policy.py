@@ -20,6 +20,7 @@ from domain.deadlines import EARLIEST_RECEIPT, LATEST_RECEIPT, check_receipt_in_
 from domain.models import ActionRequest, AddNote, Intake, IntakeError, check_received_at
 from domain.policy import POLICY
 from domain.text import MAX_DATA_DEPTH, TextRefused, check_data_shape, email_address, long_text, short_text
+from starter.settings import load_settings
 from web.app import _environment
 
 POLICY_CODES = {"text_control_character", "text_invisible_character", "text_bidi_control", "text_surrogate"}
@@ -348,3 +349,13 @@ async def test_every_text_is_refused_by_field_or_stored_shown_and_rendered_back(
         rendered = page.render(value=value)
         assert html.unescape(rendered.removeprefix('<p class="text">').removesuffix("</p>")) == value
         assert "<" not in rendered[len('<p class="text">') : -len("</p>")]
+
+
+def test_the_receipt_window_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COMPLAINTS_RECEIPT_WINDOW_DAYS", raising=False)
+    assert load_settings().receipt_window == POLICY.receipt_window == timedelta(days=60)
+    monkeypatch.setenv("COMPLAINTS_RECEIPT_WINDOW_DAYS", "7")
+    assert load_settings().receipt_window == timedelta(days=7)
+    monkeypatch.setenv("COMPLAINTS_RECEIPT_WINDOW_DAYS", "0")
+    with pytest.raises(ValidationError):
+        load_settings()
