@@ -7,6 +7,7 @@ validate the same way and speak the same JSON.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import date, datetime, timedelta
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any
@@ -20,6 +21,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
@@ -106,6 +108,11 @@ SIGNAL_ACTIONS = (Action.CUSTOMER_INFO_RECEIVED, Action.CAUSE_IDENTIFIED, Action
 """The external events of the brief: services fire them and forget, so they are signals as well as updates."""
 
 
+READING_RECORD: ContextVar[bool] = ContextVar("reading_record", default=False)
+"""True while a recorded value is read back (a workflow's input, its carried state, an activity's input): see
+`Recorded`."""
+
+
 def _text_policy(policy: Callable[[str], str]) -> Callable[[Any], Any]:
     """A pydantic validator applying a `domain.text` policy before anything else sees the text: a refusal is a
     validation error whose type is the policy's code, and the field's length limits then judge the normalised
@@ -123,6 +130,8 @@ def _text_policy(policy: Callable[[str], str]) -> Callable[[Any], Any]:
         try:
             return policy(value)
         except TextRefused as refused:
+            if READING_RECORD.get():
+                return value  # accepted at its door under an older policy: read it back as it was written
             raise refused.as_validation_error() from None
 
     return validate
@@ -161,6 +170,23 @@ class Strict(BaseModel):
     """Unknown fields are mistakes a caller should hear about, not silently drop."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class Recorded(Strict):
+    """A value Temporal has recorded and hands back: a workflow's input (replayed from its history), its carried
+    state, an activity's input. Its texts passed the text policy at their door, possibly an older, laxer one;
+    refusing them when they are read back would fail every later workflow task or activity of that complaint, so
+    inside a recorded value the text policy reads texts as they were written. Doors validate `Intake` and
+    `ActionRequest` themselves, strictly; receipt dates stay bounded everywhere (they feed the clocks)."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _as_recorded(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        token = READING_RECORD.set(True)
+        try:
+            return handler(data)
+        finally:
+            READING_RECORD.reset(token)
 
 
 class Customer(Strict):
@@ -445,7 +471,7 @@ class TimelineEvent(Strict):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
-class ComplaintState(Strict):
+class ComplaintState(Recorded):
     """Everything the workflow knows about one complaint; the Postgres snapshot is derived from it."""
 
     complaint_id: str
@@ -538,7 +564,7 @@ class CycleClocks(Strict):
     working_days: list[date]
 
 
-class RegisterComplaint(Strict):
+class RegisterComplaint(Recorded):
     """The first activity's input: enough to allocate the case number and record the receipt."""
 
     complaint_id: str
@@ -573,7 +599,7 @@ class TransitionRecord(Strict):
     transition: Transition
 
 
-class ComplaintInput(Strict):
+class ComplaintInput(Recorded):
     """The workflow's input. `carried` holds the whole state when the run continues as new."""
 
     complaint_id: str

@@ -4,6 +4,7 @@ and at which field, and that whatever it accepts is stored, shown and rendered b
 from __future__ import annotations
 
 import html
+import json
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +18,15 @@ from samples import make_intake
 
 from domain.calendar import WorkingCalendar
 from domain.deadlines import EARLIEST_RECEIPT, LATEST_RECEIPT, check_receipt_in_calendar, compute_deadlines
-from domain.models import ActionRequest, AddNote, Intake, IntakeError, check_received_at
+from domain.models import (
+    ActionRequest,
+    AddNote,
+    ComplaintInput,
+    Intake,
+    IntakeError,
+    RegisterComplaint,
+    check_received_at,
+)
 from domain.policy import POLICY
 from domain.text import MAX_DATA_DEPTH, TextRefused, check_data_shape, email_address, long_text, short_text
 from starter.settings import load_settings
@@ -359,3 +368,28 @@ def test_the_receipt_window_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("COMPLAINTS_RECEIPT_WINDOW_DAYS", "0")
     with pytest.raises(ValidationError):
         load_settings()
+
+
+def test_values_recorded_under_an_older_policy_are_read_back_as_written() -> None:
+    """A complaint in flight whose intake passed a laxer policy must not fail every later workflow task and
+    activity once this policy is deployed; a door still refuses the same intake."""
+    written = make_intake(
+        customer={"name": "Trần Thị Bích", "email": "customer@example.vn,bob"},
+        subject="Hóa\u200bđơn",
+        description="trang 1\x0ctrang 2",
+    )
+    with pytest.raises(ValidationError):
+        Intake.model_validate(written)
+    carried = ComplaintInput.model_validate_json(json.dumps({"complaint_id": "c1", "intake": written}))
+    assert carried.intake.customer.email == "customer@example.vn,bob"
+    assert (carried.intake.subject, carried.intake.description) == ("Hóa\u200bđơn", "trang 1\x0ctrang 2")
+    now = datetime.now(UTC).isoformat()
+    registered = RegisterComplaint.model_validate(
+        {"complaint_id": "c1", "workflow_id": "complaint-c1", "intake": written, "received_at": now, "now": now}
+    )
+    assert registered.intake.subject == "Hóa\u200bđơn"
+    with pytest.raises(ValidationError):  # the door is as strict as before, after a record was read
+        Intake.model_validate(written)
+    with pytest.raises(ValidationError) as raised:  # receipt dates feed the clocks: bounded even in a record
+        ComplaintInput.model_validate({"complaint_id": "c1", "intake": {**written, "received_at": "1000-01-01T00:00Z"}})
+    assert [e["type"] for e in raised.value.errors()] == ["received_at_out_of_range"]
