@@ -19,6 +19,7 @@ from temporalio.runtime import (
 )
 from temporalio.service import RPCError
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.database import create_pool
 from activities.metrics import ActivityFailureCounter, ComplaintMetrics
@@ -32,6 +33,12 @@ from starter.settings import Settings, load_settings
 from workflows.complaint import ComplaintWorkflow
 
 log = structlog.get_logger()
+
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("email_validator", "idna")
+)
+"""The workflow validates its input's e-mail address with `email-validator`, which imports parts of itself inside
+its functions: passed through, they are the process's modules instead of a fresh copy in every run's sandbox."""
 
 
 class MetricsAddressError(RuntimeError):
@@ -72,6 +79,7 @@ def build_worker(client: Client, records: ComplaintRecords, settings: Settings) 
         client,
         task_queue=settings.task_queue,
         workflows=[ComplaintWorkflow],
+        workflow_runner=WORKFLOW_RUNNER,
         activities=[
             records.register_complaint,
             records.record_transition,

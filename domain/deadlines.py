@@ -14,11 +14,14 @@ from pydantic import AwareDatetime, BaseModel, field_validator
 from domain.calendar import BUSINESS_TZ, WorkingCalendar
 
 __all__ = [
+    "EARLIEST_RECEIPT",
     "FIRST_RESPONSE_HOURS",
+    "LATEST_RECEIPT",
     "RESOLUTION_WORKING_DAYS",
     "WARNING_LOCAL_TIME",
     "WARNING_WORKING_DAYS_BEFORE",
     "Deadlines",
+    "check_receipt_in_calendar",
     "compute_deadlines",
     "working_days_later",
 ]
@@ -34,6 +37,29 @@ WARNING_WORKING_DAYS_BEFORE = 3
 
 WARNING_LOCAL_TIME = time(8, 0)
 """Local wall-clock time of the warning: the start of the working morning."""
+
+EARLIEST_RECEIPT = date(2000, 1, 1)
+LATEST_RECEIPT = date(2098, 12, 31)
+"""The local dates of receipt the clocks can handle. The `holidays` VN calendar knows the lunar holidays up to
+2100 (none from 2101), and the latest due date, its warning and the reminders of a receipt on the last day fall in
+early 2099; every instant stays far from `datetime`'s limits, so no date arithmetic can overflow."""
+
+
+def check_receipt_in_calendar(received_at: datetime) -> None:
+    """`ValueError` unless the local date of receipt lies between `EARLIEST_RECEIPT` and `LATEST_RECEIPT`.
+
+    The value's own wall-clock date is checked first: converting year 1 or year 9999 to another zone is what
+    overflows, so that must not happen before the instant is known to be sane."""
+    _require_aware("received_at", received_at)
+    problem = (
+        f"received_at must be between {EARLIEST_RECEIPT.isoformat()} and {LATEST_RECEIPT.isoformat()} "
+        "(the dates the working-day calendar knows)"
+    )
+    one_day = timedelta(days=1)
+    if not EARLIEST_RECEIPT - one_day <= received_at.date() <= LATEST_RECEIPT + one_day:
+        raise ValueError(problem)
+    if not EARLIEST_RECEIPT <= received_at.astimezone(BUSINESS_TZ).date() <= LATEST_RECEIPT:
+        raise ValueError(problem)
 
 
 def _require_aware(name: str, value: datetime) -> None:
@@ -76,9 +102,9 @@ def compute_deadlines(received_at: datetime, calendar: WorkingCalendar) -> Deadl
 
     The resolution count starts from the *local* date of receipt: a complaint
     received at 00:30 in Ho Chi Minh City is received that day even though it
-    is still the previous day in UTC.
+    is still the previous day in UTC. A receipt outside the calendar's range is a `ValueError`, never an overflow.
     """
-    _require_aware("received_at", received_at)
+    check_receipt_in_calendar(received_at)
     received_utc = received_at.astimezone(UTC)
     local_receipt_date = received_at.astimezone(BUSINESS_TZ).date()
     due_date = calendar.working_day_after(local_receipt_date, RESOLUTION_WORKING_DAYS)

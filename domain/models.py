@@ -6,7 +6,8 @@ validate the same way and speak the same JSON.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import date, datetime, timedelta
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any
@@ -15,17 +16,26 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from domain.deadlines import Deadlines
+from domain.deadlines import EARLIEST_RECEIPT, LATEST_RECEIPT, Deadlines, check_receipt_in_calendar
+from domain.policy import POLICY
+from domain.text import TextRefused, check_data_shape, email_address, long_text, short_text
 
 MAX_DESCRIPTION_CHARS = 10_000
 MAX_TEXT_CHARS = 5_000
 MAX_SHORT_TEXT_CHARS = 200
+MAX_ADDRESS_CHARS = 500
+MAX_EMAIL_CHARS = 254
 CLOCK_SKEW = timedelta(minutes=5)
 """How far in the future a `received_at` may lie before it counts as a mistake (clocks of other services drift)."""
 
@@ -98,18 +108,52 @@ SIGNAL_ACTIONS = (Action.CUSTOMER_INFO_RECEIVED, Action.CAUSE_IDENTIFIED, Action
 """The external events of the brief: services fire them and forget, so they are signals as well as updates."""
 
 
-def _no_control_chars(value: str) -> str:
-    if re.search(r"[\x00-\x1f\x7f]", value):
-        raise ValueError("must be one line without control characters")
-    return value
+READING_RECORD: ContextVar[bool] = ContextVar("reading_record", default=False)
+"""True while a recorded value is read back (a workflow's input, its carried state, an activity's input): see
+`Recorded`."""
+
+
+def _text_policy(policy: Callable[[str], str]) -> Callable[[Any], Any]:
+    """A pydantic validator applying a `domain.text` policy before anything else sees the text: a refusal is a
+    validation error whose type is the policy's code, and the field's length limits then judge the normalised
+    text (NFC may change its length; trimming is the policy's, so a trailing control character is refused
+    rather than silently trimmed)."""
+
+    def validate(value: Any) -> Any:
+        if isinstance(value, bytes | bytearray):  # pydantic would decode them after this check: decode first
+            try:
+                value = bytes(value).decode("utf-8")
+            except UnicodeDecodeError:
+                return value  # pydantic refuses it as not a valid string
+        if not isinstance(value, str):
+            return value  # pydantic refuses it as not a string
+        try:
+            return policy(value)
+        except TextRefused as refused:
+            if READING_RECORD.get():
+                return value  # accepted at its door under an older policy: read it back as it was written
+            raise refused.as_validation_error() from None
+
+    return validate
 
 
 ShortText = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_SHORT_TEXT_CHARS),
-    AfterValidator(_no_control_chars),
+    StringConstraints(min_length=1, max_length=MAX_SHORT_TEXT_CHARS),
+    BeforeValidator(_text_policy(short_text)),
 ]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT_CHARS)]
+"""A name, subject or label: one line of visible characters (see `domain.text`)."""
+LongText = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS), BeforeValidator(_text_policy(long_text))
+]
+"""A note, reply or reason: lines and tabs kept, controls and direction overrides refused."""
+Description = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_DESCRIPTION_CHARS),
+    BeforeValidator(_text_policy(long_text)),
+]
+Address = Annotated[str, StringConstraints(max_length=MAX_ADDRESS_CHARS), BeforeValidator(_text_policy(long_text))]
+"""A postal address may take several lines, as it is written on a letter."""
 Department = Annotated[
     str,
     StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[a-z][a-z0-9_]{1,39}$"),
@@ -117,10 +161,8 @@ Department = Annotated[
 ComplaintId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
 """Letters, digits, `.`, `_`, `-`: a ticket number or a hash of a Message-ID, never an e-mail address or a name."""
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ().-]{6,20}$")]
-Email = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
-]
+Email = Annotated[str, StringConstraints(max_length=MAX_EMAIL_CHARS), BeforeValidator(_text_policy(email_address))]
+"""Exactly one address, in its normalised form: `a@b.vn,bob` would send the customer's messages to two people."""
 RequestId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
@@ -130,11 +172,28 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Recorded(Strict):
+    """A value Temporal has recorded and hands back: a workflow's input (replayed from its history), its carried
+    state, an activity's input. Its texts passed the text policy at their door, possibly an older, laxer one;
+    refusing them when they are read back would fail every later workflow task or activity of that complaint, so
+    inside a recorded value the text policy reads texts as they were written. Doors validate `Intake` and
+    `ActionRequest` themselves, strictly; receipt dates stay bounded everywhere (they feed the clocks)."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _as_recorded(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        token = READING_RECORD.set(True)
+        try:
+            return handler(data)
+        finally:
+            READING_RECORD.reset(token)
+
+
 class Customer(Strict):
     name: ShortText
     phone: Phone | None = None
     email: Email | None = None
-    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    address: Address | None = None
     contact_person: ShortText | None = None
 
     @model_validator(mode="after")
@@ -150,17 +209,31 @@ class ResolveOnFirstContact(Strict):
     """Both sides agree on the spot; without that it is not settled and goes through the full process."""
 
 
+def _receipt_in_calendar(value: datetime) -> datetime:
+    try:
+        check_receipt_in_calendar(value)
+    except ValueError:
+        raise PydanticCustomError(
+            "received_at_out_of_range",
+            "must be between {earliest} and {latest} (the dates the working-day calendar knows)",
+            {"earliest": EARLIEST_RECEIPT.isoformat(), "latest": LATEST_RECEIPT.isoformat()},
+        ) from None
+    return value
+
+
+ReceivedAt = Annotated[AwareDatetime, AfterValidator(_receipt_in_calendar)]
+"""A receipt the clocks can compute from, whoever sends it: year 1 or 1000 would overflow or mint odd case numbers."""
+
+
 class Intake(Strict):
     """A complaint as it is received, from any door."""
 
     customer: Customer
     channel: Channel
     subject: ShortText
-    description: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_DESCRIPTION_CHARS)
-    ]
+    description: Description
     service: ShortText | None = None
-    received_at: AwareDatetime | None = None
+    received_at: ReceivedAt | None = None
     """When the company got it; for a letter entered later. Defaults to the moment it is started."""
     complaint_id: ComplaintId | None = None
     """The caller's idempotency key (a ticket number, a hash of a Message-ID): starting twice returns the same."""
@@ -184,20 +257,44 @@ class Intake(Strict):
 
 
 class IntakeError(ValueError):
-    """Bad intake, named by its field, so a form can show it next to the field."""
+    """Bad intake, named by its field, so a form can show it next to the field. `code` is stable (a pydantic error
+    type such as `string_too_long`, a text policy code such as `text_bidi_control`, or a `received_at_*` code) so a
+    door words it in its own language; `params` hold what that wording needs."""
 
-    def __init__(self, field: str, problem: str) -> None:
+    def __init__(
+        self, field: str, problem: str, code: str = "value_error", params: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
+        self.code = code
+        self.params = dict(params or {})
 
 
-def check_received_at(received_at: datetime, now: datetime) -> None:
-    """A receipt in the future is a typing mistake or a wrong clock; either would promise a wrong deadline."""
-    if received_at.tzinfo is None:
-        raise IntakeError("received_at", "must include a time zone offset")
+def check_received_at(received_at: datetime, now: datetime, window: timedelta = POLICY.receipt_window) -> None:
+    """A receipt in the future is a typing mistake or a wrong clock, and one long before `now - window` is a typo
+    in the year (or an attempt to make a complaint overdue at once); either would promise a wrong deadline."""
+    if received_at.tzinfo is None or received_at.utcoffset() is None:
+        raise IntakeError("received_at", "must include a time zone offset", "received_at_no_time_zone")
+    try:
+        check_receipt_in_calendar(received_at)
+    except ValueError:
+        raise IntakeError(
+            "received_at",
+            f"must be between {EARLIEST_RECEIPT.isoformat()} and {LATEST_RECEIPT.isoformat()}",
+            "received_at_out_of_range",
+            {"earliest": EARLIEST_RECEIPT.isoformat(), "latest": LATEST_RECEIPT.isoformat()},
+        ) from None
     if received_at > now + CLOCK_SKEW:
-        raise IntakeError("received_at", "must not be in the future")
+        raise IntakeError("received_at", "must not be in the future", "received_at_in_future")
+    if received_at < now - window:
+        days = window.days
+        raise IntakeError(
+            "received_at",
+            f"must not be more than {days} days before now (COMPLAINTS_RECEIPT_WINDOW_DAYS)",
+            "received_at_too_early",
+            {"days": days},
+        )
 
 
 # ---- action data: one model per action; `ACTION_DATA` maps each action to its model ----
@@ -330,6 +427,18 @@ class ActionRequest(Strict):
     data: dict[str, Any] = Field(default_factory=dict)
     door: Door = Door.SDK
 
+    @field_validator("data")
+    @classmethod
+    def _data_shape(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Arbitrary JSON from a door, bounded before anything reads it; a refusal is located inside `data`
+        (`data.text`), so the door can name the field the way the action's own model would."""
+        try:
+            check_data_shape(data)
+        except TextRefused as refused:
+            error = InitErrorDetails(type=refused.as_validation_error(), loc=refused.loc or (), input=data)
+            raise ValidationError.from_exception_data(cls.__name__, [error]) from None
+        return data
+
 
 # ---- state ----
 
@@ -362,7 +471,7 @@ class TimelineEvent(Strict):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
-class ComplaintState(Strict):
+class ComplaintState(Recorded):
     """Everything the workflow knows about one complaint; the Postgres snapshot is derived from it."""
 
     complaint_id: str
@@ -455,7 +564,7 @@ class CycleClocks(Strict):
     working_days: list[date]
 
 
-class RegisterComplaint(Strict):
+class RegisterComplaint(Recorded):
     """The first activity's input: enough to allocate the case number and record the receipt."""
 
     complaint_id: str
@@ -499,7 +608,7 @@ class TransitionRecord(Strict):
     transition: Transition
 
 
-class ComplaintInput(Strict):
+class ComplaintInput(Recorded):
     """The workflow's input. `carried` holds the whole state when the run continues as new."""
 
     complaint_id: str

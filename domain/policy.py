@@ -18,6 +18,9 @@ class Policy:
     max_approval_reminders: int = 5
     reopen_window: timedelta = timedelta(days=30)
     """How long a closed complaint can still be reopened by the customer's dispute before its run ends."""
+    receipt_window: timedelta = timedelta(days=60)
+    """How long before now a receipt may lie: fits a letter arriving late and entered by hand. Earlier is refused
+    (a typo in the year would make a complaint overdue and escalated at once); `COMPLAINTS_RECEIPT_WINDOW_DAYS`."""
     timeline_kept: int = 25
     """Events the workflow keeps in memory (and carries across continue-as-new); the record keeps them all. An
     event holds at most two texts of 5,000 characters (40 kB at 4 bytes a character), so 25 keep the state a run

@@ -12,6 +12,9 @@ is stored, shown and rendered back exactly as normalised here.
 - Long texts (descriptions, notes, replies): line breaks (CR LF, CR, U+2028, U+2029 become LF) and tabs are kept;
   every other control character, lone surrogates and bidi overrides are refused. Joiners stay (emoji need them).
 
+- E-mail addresses: exactly one address, checked by `email-validator` (no lists, display names, quoting, spaces or
+  bracketed IP addresses, since each would change who a message reaches), stored in its normalised form.
+
 Each refusal is a `TextRefused` with a stable `code` (the doors word it in their own language) and the problem in
 English; inside a pydantic model it surfaces as a validation error of that type at the field's location.
 """
@@ -20,8 +23,10 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic_core import PydanticCustomError
 
 __all__ = [
@@ -29,6 +34,7 @@ __all__ = [
     "MAX_DATA_DEPTH",
     "TextRefused",
     "check_data_shape",
+    "email_address",
     "long_text",
     "short_text",
 ]
@@ -48,13 +54,16 @@ MAX_DATA_DEPTH = 6
 
 class TextRefused(ValueError):
     """A text the policy refuses. `code` is stable (`text_control_character`, `text_invisible_character`,
-    `text_bidi_control`, `text_surrogate`, `data_too_deep`); `params` hold what a door needs to word it."""
+    `text_bidi_control`, `text_surrogate`, `email_invalid`, `data_too_deep`); `params` hold what a door needs to
+    word it."""
 
     def __init__(self, code: str, problem: str, **params: Any) -> None:
         super().__init__(problem)
         self.code = code
         self.problem = problem
         self.params = params
+        self.loc: tuple[str | int, ...] | None = None
+        """Where in nested data the refused text is, when `check_data_shape` found it."""
 
     def as_validation_error(self) -> PydanticCustomError:
         """For pydantic validators: the error's type is the code, so a door renders it without parsing English."""
@@ -117,18 +126,40 @@ def long_text(value: str) -> str:
     return unicodedata.normalize("NFC", value).strip()
 
 
-def check_data_shape(value: Any, depth: int = 0) -> None:
-    """JSON-like data no deeper than `MAX_DATA_DEPTH`: a door may pass arbitrary JSON on to an action's model,
-    and a document nested thousands deep would exhaust the recursion of whatever reads it next."""
-    if depth > MAX_DATA_DEPTH:
-        raise TextRefused("data_too_deep", f"nested more than {MAX_DATA_DEPTH} levels deep", max_depth=MAX_DATA_DEPTH)
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if isinstance(key, str):
-                short_text(key)
-            check_data_shape(item, depth + 1)
-    elif isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        for item in value:
-            check_data_shape(item, depth + 1)
-    elif isinstance(value, str):
-        long_text(value)
+@lru_cache(maxsize=4096)
+def email_address(value: str) -> str:
+    """One e-mail address in its normalised form (domain lower-cased, NFC); else `TextRefused` (`email_invalid`).
+
+    Deliverability is not checked: that needs DNS, which a door must not wait on and the workflow must not do.
+    Remembered, because a complaint's intake is validated again with every activity input and state it rides in.
+    """
+    address = short_text(value)
+    try:
+        return validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise TextRefused("email_invalid", f"must be one e-mail address ({exc})", reason=str(exc)) from None
+
+
+def check_data_shape(value: Any, depth: int = 0, *, loc: tuple[str | int, ...] = ()) -> None:
+    """JSON-like data no deeper than `MAX_DATA_DEPTH`, every key a short text and every string a long one: a door
+    may pass arbitrary JSON on to an action's model, and a document nested thousands deep would exhaust the
+    recursion of whatever reads it next. A refusal's `loc` says where in the data it is (`("text",)`)."""
+    try:
+        if depth > MAX_DATA_DEPTH:
+            raise TextRefused(
+                "data_too_deep", f"nested more than {MAX_DATA_DEPTH} levels deep", max_depth=MAX_DATA_DEPTH
+            )
+        if isinstance(value, str):
+            long_text(value)
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                if isinstance(key, str):
+                    short_text(key)
+                check_data_shape(item, depth + 1, loc=(*loc, key if isinstance(key, str | int) else str(key)))
+        elif isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+            for index, item in enumerate(value):
+                check_data_shape(item, depth + 1, loc=(*loc, index))
+    except TextRefused as refused:
+        if refused.loc is None:
+            refused.loc = loc
+        raise

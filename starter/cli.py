@@ -213,6 +213,7 @@ def _action(name: str) -> Action:
 
 
 def _received_at(text: str) -> datetime:
+    """A receipt instant from the command line, or one line saying what is wrong with its form."""
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
@@ -267,7 +268,10 @@ def _database_url(args: argparse.Namespace) -> str:
 async def _complaints(args: argparse.Namespace) -> ComplaintClient:
     from starter.client import ComplaintClient
 
-    return ComplaintClient(await _temporal(args), task_queue=_settings().task_queue)
+    settings = _settings()
+    return ComplaintClient(
+        await _temporal(args), task_queue=settings.task_queue, receipt_window=settings.receipt_window
+    )
 
 
 async def _answered(call: Awaitable[T], complaint_id: str, patience: float, meanwhile: str = "") -> T:
@@ -335,7 +339,7 @@ async def cmd_start(args: argparse.Namespace) -> int:
     from starter.client import parse_intake
 
     raw = _read_json(args.file, "intake")
-    intake = parse_intake(raw)  # before connecting: bad input starts nothing
+    intake = parse_intake(raw, window=_settings().receipt_window)  # before connecting: bad input starts nothing
     complaint_id = intake.complaint_id or uuid.uuid4().hex  # chosen here, so a timeout can still name it
     intake = intake.model_copy(update={"complaint_id": complaint_id})
     client = await _complaints(args)
@@ -504,7 +508,10 @@ def _calendar() -> Any:
 
 
 def cmd_deadline(args: argparse.Namespace) -> int:
-    deadlines = compute_deadlines(_received_at(args.received_at), _calendar())
+    try:
+        deadlines = compute_deadlines(_received_at(args.received_at), _calendar())
+    except ValueError as exc:  # a receipt outside the calendar's years (year 1, 9999): one line, never a traceback
+        raise Failure(str(exc)) from None
     _emit(deadlines.model_dump(mode="json"))
     return EXIT_OK
 

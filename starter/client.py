@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -37,6 +37,7 @@ from domain.models import (
     Role,
     check_received_at,
 )
+from domain.policy import POLICY
 from workflows.complaint import MOVING, ComplaintWorkflow
 from workflows.visibility import start_attributes, static_summary
 
@@ -61,16 +62,20 @@ def workflow_id_for(complaint_id: str) -> str:
     return f"complaint-{complaint_id}"
 
 
-def parse_intake(raw: Any, now: datetime | None = None) -> Intake:
-    """Intake from JSON-like data, or `IntakeError` naming the first bad field. Nothing is started on error."""
+def parse_intake(raw: Any, now: datetime | None = None, window: timedelta = POLICY.receipt_window) -> Intake:
+    """Intake from JSON-like data, or `IntakeError` naming the first bad field, its code the pydantic error type
+    (a text policy code such as `text_control_character`, or `received_at_too_early`). Nothing is started on error.
+    """
     try:
         intake = Intake.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(part) for part in err["loc"]) or "intake"
-        raise IntakeError(field, err["msg"].removeprefix("Value error, ")) from None
+        raise IntakeError(
+            field, err["msg"].removeprefix("Value error, "), err["type"], dict(err.get("ctx") or {})
+        ) from None
     if intake.received_at is not None:
-        check_received_at(intake.received_at, now or datetime.now(UTC))
+        check_received_at(intake.received_at, now or datetime.now(UTC), window)
     return intake
 
 
@@ -89,9 +94,16 @@ def checked_before_sending(action: Action, request: ActionRequest) -> None:
 
 
 class ComplaintClient:
-    def __init__(self, client: Client, task_queue: str = DEFAULT_TASK_QUEUE) -> None:
+    def __init__(
+        self,
+        client: Client,
+        task_queue: str = DEFAULT_TASK_QUEUE,
+        receipt_window: timedelta = POLICY.receipt_window,
+    ) -> None:
+        """`receipt_window`: how long before now a `received_at` may lie (`COMPLAINTS_RECEIPT_WINDOW_DAYS`)."""
         self.client = client
         self.task_queue = task_queue
+        self.receipt_window = receipt_window
 
     async def start(self, raw_intake: Intake | dict[str, Any]) -> ComplaintState:
         """Start a complaint and return it once registered (case number, deadlines).
@@ -99,7 +111,10 @@ class ComplaintClient:
         Starting the same `complaint_id` twice returns the complaint already there: it is the caller's
         idempotency key (a ticket number, a hash of an e-mail's Message-ID).
         """
-        intake = parse_intake(raw_intake.model_dump(mode="json") if isinstance(raw_intake, Intake) else raw_intake)
+        intake = parse_intake(
+            raw_intake.model_dump(mode="json") if isinstance(raw_intake, Intake) else raw_intake,
+            window=self.receipt_window,
+        )
         complaint_id = intake.complaint_id or uuid.uuid4().hex
         intake = intake.model_copy(update={"complaint_id": complaint_id})
         start = WithStartWorkflowOperation(

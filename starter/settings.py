@@ -6,10 +6,13 @@ TEMPORAL_API_KEY, TLS), the SDK's own standard.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.policy import POLICY
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,6 +45,13 @@ class Settings(BaseSettings):
     """A JSON or TOML key file instead of `encryption_keys`."""
     metrics_address: str = "127.0.0.1:9464"
     """Where the worker serves Prometheus metrics (`/metrics`); empty turns the endpoint off."""
+    receipt_window_days: int = Field(default=POLICY.receipt_window.days, ge=1, le=3650)
+    """`COMPLAINTS_RECEIPT_WINDOW_DAYS`: how many days before now a `received_at` may lie (a letter arriving
+    late); an earlier one is refused at every door."""
+
+    @property
+    def receipt_window(self) -> timedelta:
+        return timedelta(days=self.receipt_window_days)
 
 
 def load_settings() -> Settings:

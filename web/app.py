@@ -50,6 +50,7 @@ from web.forms import (
     IntakeForm,
     Widget,
     blank_intake,
+    intake_error_text,
     new_request_id,
     read_action,
     read_form,
@@ -423,13 +424,20 @@ class WebForm:
         ctx = await self.signed_in(request)
         form = await read_form(request)
         self.check_csrf(ctx, form)
-        intake_form = read_intake(form, ctx.tr)
+        intake_form = read_intake(form, ctx.tr, window=self.complaints.receipt_window)
         if intake_form.intake is None:
             return self.render(ctx, "intake.html", 422, form=intake_form)
         try:
             state = await self.complaints.start(intake_form.intake)
         except IntakeError as exc:
-            intake_form.errors[exc.field] = exc.problem
+            intake_form.errors[exc.field] = intake_error_text(exc, ctx.tr)
+            return self.render(ctx, "intake.html", 422, form=intake_form)
+        except ActionFailed:  # the record refused it for good: nothing was registered, it may be sent again
+            log.warning("intake refused by the record", complaint_id=intake_form.intake.complaint_id)
+            intake_form.errors["_form"] = ctx.tr.gettext(
+                "The record could not take this complaint; nothing was registered. Check the texts and send it "
+                "again, or tell an administrator."
+            )
             return self.render(ctx, "intake.html", 422, form=intake_form)
         log.info("complaint taken in", complaint_id=state.complaint_id, case_number=state.case_number)
         return RedirectResponse(f"/complaints/{quote(state.complaint_id)}/received", 303)

@@ -72,7 +72,8 @@ async def run_web(
                 )
         records = ComplaintRecords(pool, load_calendar(settings.calendar_file))
         codec = codec or client.data_converter.payload_codec
-        app = create_app(ComplaintClient(client, settings.task_queue), records, pool, web_settings, codec)
+        complaints = ComplaintClient(client, settings.task_queue, receipt_window=settings.receipt_window)
+        app = create_app(complaints, records, pool, web_settings, codec)
         await serve(app, host, port, stop, ready=ready)
 
 

@@ -11,7 +11,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qsl
@@ -34,6 +34,7 @@ from domain.models import (
     check_received_at,
 )
 from domain.models import IntakeError as DomainIntakeError
+from domain.policy import POLICY
 from web.i18n import Translator
 from web.labels import INFO_ITEMS, INTAKE_CHANNELS, N_, REPLY_CHANNELS
 
@@ -101,10 +102,41 @@ def new_complaint_key() -> str:
 
 # ---- problems, worded for the reader ----
 
+REFUSALS = {
+    "text_control_character": N_("Must not contain control characters (%(character)s)."),
+    "text_invisible_character": N_("Must not contain invisible characters or line breaks (%(character)s)."),
+    "text_bidi_control": N_("Must not contain characters that change the text direction (%(character)s)."),
+    "text_surrogate": N_("Contains half a character (%(character)s): check how the text was encoded."),
+    "email_invalid": N_("Must be one e-mail address."),
+    "data_too_deep": N_("Nested too deeply."),
+    "received_at_no_time_zone": N_("Not in the expected format."),
+    "received_at_out_of_range": N_("Must be between %(earliest)s and %(latest)s."),
+    "received_at_in_future": N_("Must not be in the future."),
+    "received_at_too_early": N_("Must not be more than %(days)s days ago."),
+}
+"""The domain's refusal codes (the text policy, the receipt's clock) in the reader's words."""
+REFUSAL_PARAMS = dict.fromkeys(("character", "earliest", "latest", "days"), "?")
+"""What a wording shows when a refusal came without the value it names, rather than failing the page."""
+
+
+def refusal_text(code: str, params: Mapping[str, Any], tr: Translator) -> str | None:
+    """A refusal code worded for the reader, or None when the code is not one of the domain's."""
+    if code not in REFUSALS:
+        return None
+    return tr.gettext(REFUSALS[code], **{**REFUSAL_PARAMS, **{key: str(value) for key, value in params.items()}})
+
+
+def intake_error_text(error: DomainIntakeError, tr: Translator) -> str:
+    """An `IntakeError` from the client (a door checked it again) worded for the reader."""
+    return refusal_text(error.code, error.params, tr) or error.problem
+
 
 def problem_text(error: ErrorDetails, tr: Translator) -> str:
     kind = error["type"]
     ctx: Mapping[str, Any] = error.get("ctx") or {}
+    refusal = refusal_text(kind, ctx, tr)
+    if refusal is not None:
+        return refusal
     if kind in ("missing", "string_too_short") or (kind == "string_type" and error.get("input") is None):
         return tr.gettext("Required.")
     if kind == "string_too_long":
@@ -121,7 +153,6 @@ def problem_text(error: ErrorDetails, tr: Translator) -> str:
         message = str(error["msg"]).removeprefix("Value error, ")
         known = {
             "needs at least one of phone, email or address": N_("Give at least a phone, an e-mail or an address."),
-            "must not contain control characters": N_("Must not contain control characters."),
             "comment is required when the plan is rejected": N_("Say why the plan is rejected."),
         }
         return tr.gettext(known[message]) if message in known else message
@@ -194,7 +225,11 @@ def parse_local_datetime(text: str) -> datetime:
     return naive.replace(tzinfo=BUSINESS_TZ)
 
 
-def read_intake(form: FormData, tr: Translator, now: datetime | None = None) -> IntakeForm:
+def read_intake(
+    form: FormData, tr: Translator, now: datetime | None = None, window: timedelta = POLICY.receipt_window
+) -> IntakeForm:
+    """The intake from the form, checked as every door checks it; `window` is how long before `now` a receipt may
+    lie (`COMPLAINTS_RECEIPT_WINDOW_DAYS`)."""
     values = {name: form.get(name) for name in INTAKE_FIELDS}
     key = form.get("complaint_key")
     values["complaint_key"] = key if COMPLAINT_KEY.match(key) else new_complaint_key()
@@ -232,9 +267,9 @@ def read_intake(form: FormData, tr: Translator, now: datetime | None = None) -> 
         return result
     if intake.received_at is not None:
         try:
-            check_received_at(intake.received_at, now or datetime.now(UTC))
-        except DomainIntakeError:
-            result.errors["received_at"] = tr.gettext("Must not be in the future.")
+            check_received_at(intake.received_at, now or datetime.now(UTC), window)
+        except DomainIntakeError as exc:
+            result.errors["received_at"] = intake_error_text(exc, tr)
     if not result.errors:
         result.intake = intake
     return result

@@ -16,6 +16,7 @@ from temporalio.worker import Replayer
 from workflow_support import TEST_DATA_CONVERTER, TEST_KEY_RING
 
 from starter.codec import complaints_data_converter
+from worker import WORKFLOW_RUNNER
 from workflows.complaint import KEPT_ALARM, ComplaintWorkflow
 
 HISTORY_ROOT = Path(__file__).resolve().parent.parent / "histories"
@@ -36,7 +37,7 @@ def test_histories_are_recorded() -> None:
 async def test_recorded_history_replays(name: str, recorded: str) -> None:
     history = WorkflowHistory.from_json(name, recorded)
     converter = BEFORE_ENCRYPTION if "/" not in name else TEST_DATA_CONVERTER
-    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=converter)
+    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=converter, workflow_runner=WORKFLOW_RUNNER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{name}: {result.replay_failure}"
 
@@ -48,7 +49,9 @@ async def test_the_first_response_reminder_unguarded_would_break_complaints_in_f
     waiting on its 24-hour clock when the new code was deployed could not be replayed."""
     recorded = (HISTORY_ROOT / "first_response_missed.json").read_text(encoding="utf-8")
     history = WorkflowHistory.from_json("first_response_missed", recorded)
-    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=BEFORE_ENCRYPTION)
+    replayer = Replayer(
+        workflows=[ComplaintWorkflow], data_converter=BEFORE_ENCRYPTION, workflow_runner=WORKFLOW_RUNNER
+    )
     assert (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure is None
     monkeypatch.setattr(workflow, "patched", lambda patch_id: True)  # the change as if written without the guard
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
@@ -60,7 +63,9 @@ async def test_the_kept_alarm_unguarded_would_break_complaints_in_flight(monkeyp
     it replays; with the change taken without its patch check, the same history fails replay."""
     recorded = (HISTORY_ROOT / "changed-search-attributes" / "full_lifecycle.json").read_text(encoding="utf-8")
     history = WorkflowHistory.from_json("full_lifecycle", recorded)
-    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=TEST_DATA_CONVERTER)
+    replayer = Replayer(
+        workflows=[ComplaintWorkflow], data_converter=TEST_DATA_CONVERTER, workflow_runner=WORKFLOW_RUNNER
+    )
     assert (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure is None
     patched = workflow.patched
     monkeypatch.setattr(workflow, "patched", lambda patch_id: patch_id == KEPT_ALARM or patched(patch_id))
