@@ -243,15 +243,11 @@ class ComplaintWorkflow:
                         raise ApplicationError(str(exc), type="ActionRejected", non_retryable=True) from None
                 await self._tell_primary(primary_id, request)
             transition = apply_action(state, action, request, now, new_cycle)
-            try:
-                await self._record(transition)
-            except ActivityError as exc:
-                refusal = _record_refusal(exc)
-                if refusal is None:
-                    raise
+            refusal = await self._record(transition)
+            if refusal is not None:
                 raise ApplicationError(
                     f"{action.value}: not applied, {refusal.message}", type=RECORD_REFUSED, non_retryable=True
-                ) from None
+                )
             return transition.state.without_history()
 
     @workflow.signal(name="absorb_duplicate")
@@ -330,31 +326,35 @@ class ComplaintWorkflow:
         )
         return primary
 
-    async def _record(self, transition: Transition) -> None:
+    async def _record(self, transition: Transition) -> ApplicationError | None:
         """Persist first, then take the state: the record never lags behind what a caller was told.
 
-        The activity gets the state without its history: the event it appends is the transition's own."""
-        await workflow.execute_activity_method(
-            ComplaintRecords.record_transition,
-            TransitionRecord(
-                workflow_id=workflow.info().workflow_id,
-                transition=transition.model_copy(update={"state": transition.state.without_history()}),
-            ),
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
-        )
+        The activity gets the state without its history: the event it appends is the transition's own. A write the
+        record refused for good is returned, the state not taken; the caller decides what that means."""
+        try:
+            await workflow.execute_activity_method(
+                ComplaintRecords.record_transition,
+                TransitionRecord(
+                    workflow_id=workflow.info().workflow_id,
+                    transition=transition.model_copy(update={"state": transition.state.without_history()}),
+                ),
+                start_to_close_timeout=RECORD_TIMEOUT,
+                retry_policy=RECORD_RETRY,
+            )
+        except ActivityError as exc:
+            refusal = _record_refusal(exc)
+            if refusal is None:
+                raise
+            return refusal
         self._show(transition.state)
+        return None
 
     async def _record_or_carry_on(self, transition: Transition) -> None:
         """What the clocks and the merge do: they have happened whether or not the record takes them, so a refused
         write (listed for admins by the activity) leaves the state moved on; otherwise the clock would fire again
         and again. The next transition's snapshot carries the whole state to the record."""
-        try:
-            await self._record(transition)
-        except ActivityError as exc:
-            refusal = _record_refusal(exc)
-            if refusal is None:
-                raise
+        refusal = await self._record(transition)
+        if refusal is not None:
             workflow.logger.warning("%s kept without its record: %s", transition.event.kind, refusal.message)
             self._show(transition.state)
 
