@@ -128,6 +128,9 @@ def _data_dir(args: argparse.Namespace) -> Path:
 
 # ---- reading input ----
 
+MAX_PASSWORD_LINE_BYTES = 4096
+"""Far above the longest password a user may have (256 characters); `/dev/zero` on stdin still ends."""
+
 
 def _read_json(source: str, what: str) -> Any:
     """JSON from a file, or from stdin for `-`; `Failure` naming the source when it is not UTF-8 JSON.
@@ -163,6 +166,21 @@ def _read_stdin(limit: int) -> bytes:
     if binary is not None:
         return bytes(binary.read(limit))
     return str(sys.stdin.read(limit)).encode("utf-8", "surrogatepass")
+
+
+def _password(args: argparse.Namespace, prompt: str) -> str:
+    """The password from the first line of stdin (`--password-stdin`) or a prompt; `Failure` if it is not text."""
+    import getpass
+
+    if not args.password_stdin:
+        return getpass.getpass(prompt)
+    line = _read_stdin(MAX_PASSWORD_LINE_BYTES + 1).split(b"\n", 1)[0]
+    if len(line) > MAX_PASSWORD_LINE_BYTES:
+        raise Failure(f"password: longer than {MAX_PASSWORD_LINE_BYTES} bytes")
+    try:
+        return line.decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError as exc:
+        raise Failure(f"password (stdin): not UTF-8 text (invalid byte at offset {exc.start})") from None
 
 
 def _not_json(constant: str) -> Any:
@@ -551,12 +569,10 @@ async def cmd_web(args: argparse.Namespace) -> int:
 
 
 async def cmd_user_add(args: argparse.Namespace) -> int:
-    import getpass
-
     from web.commands import create_user
     from web.users import UserError
 
-    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("password: ")
+    password = _password(args, "password: ")
     try:
         user = await create_user(_database_url(args), args.username, password, args.role)
     except UserError as exc:
@@ -568,7 +584,6 @@ async def cmd_user_add(args: argparse.Namespace) -> int:
 async def cmd_user_change(args: argparse.Namespace) -> int:
     """`complaints user list|disable|enable|role|password`: the users page's changes, for an admin at a terminal
     (or the first admin, before anyone can sign in). Disabling and a new password end the user's sessions."""
-    import getpass
 
     from activities.database import database_unavailable
     from web.commands import administer_users
@@ -579,7 +594,7 @@ async def cmd_user_change(args: argparse.Namespace) -> int:
 
     command = args.user_command
     if command == "password":
-        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("new password: ")
+        password = _password(args, "new password: ")
     try:
         if command == "list":
             _emit([shown(user) for user in await administer_users(_database_url(args), list_users)])

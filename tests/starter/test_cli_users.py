@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import asyncpg
 from cli_support import complaints
+from samples import COMPLAINTS, clean_env
 
 
 async def test_user_add_stores_a_hashed_password_and_refuses_a_taken_name(
@@ -101,3 +105,19 @@ async def test_user_administration_keeps_the_last_admin_and_ends_sessions(
     assert unknown.status == 1 and "no user named ai.do" in unknown.stderr
     assert complaints("user", "role", "thu.trang", "boss", env=server_env).status == 2
     assert complaints("user", "frobnicate", env=server_env).status == 2
+
+
+def test_a_password_that_is_not_text_is_one_line(tmp_path: Path) -> None:
+    """Row 11 of the hardening issue for the user commands: invalid UTF-8 on stdin is refused before any server."""
+    for command in (["user", "add", "lan", "--role", "agent"], ["user", "password", "lan"]):
+        done = subprocess.run(
+            [str(COMPLAINTS), *command, "--password-stdin"],
+            input=b"\xff\xfe secret\n",
+            env=clean_env(DATABASE_URL="postgresql://127.0.0.1:9/none", COMPLAINTS_DATA_DIR=str(tmp_path)),
+            capture_output=True,
+            timeout=60,
+        )
+        assert done.returncode == 1
+        assert done.stderr.decode().splitlines() == [
+            "complaints user: password (stdin): not UTF-8 text (invalid byte at offset 0)"
+        ]
