@@ -422,6 +422,8 @@ class WebForm:
         return self.render(ctx, "intake.html", form=IntakeForm(values=blank_intake()))
 
     async def intake(self, request: Request) -> Response:
+        """A start the record refused for good (listed on /refusals) is a 409 with the form as typed: its run
+        failed without a case number, and the corrected form, sent with the same complaint key, runs again."""
         ctx = await self.signed_in(request)
         form = await read_form(request)
         self.check_csrf(ctx, form)
@@ -433,6 +435,10 @@ class WebForm:
         except IntakeError as exc:
             intake_form.errors[exc.field] = exc.problem
             return self.render(ctx, "intake.html", 422, form=intake_form)
+        except ActionFailed as exc:
+            log.warning("intake refused", complaint_id=intake_form.intake.complaint_id, reason=exc.reason)
+            intake_form.errors["_form"] = exc.reason
+            return self.render(ctx, "intake.html", 409, form=intake_form)
         log.info("complaint taken in", complaint_id=state.complaint_id, case_number=state.case_number)
         return RedirectResponse(f"/complaints/{quote(state.complaint_id)}/received", 303)
 
