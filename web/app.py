@@ -437,8 +437,7 @@ class WebForm:
             return self.render(ctx, "intake.html", 422, form=intake_form)
         except ActionFailed as exc:
             log.warning("intake refused", complaint_id=intake_form.intake.complaint_id, reason=exc.reason)
-            intake_form.errors["_form"] = exc.reason
-            return self.render(ctx, "intake.html", 409, form=intake_form)
+            return self.render(ctx, "intake.html", 409, form=intake_form, refusal=exc.reason)
         log.info("complaint taken in", complaint_id=state.complaint_id, case_number=state.case_number)
         return RedirectResponse(f"/complaints/{quote(state.complaint_id)}/received", 303)
 

@@ -133,10 +133,22 @@ async def test_the_refusals_page_in_the_browser(
     with pytest.raises(ActionFailed):
         await complaints.act(started.complaint_id, Action.ADD_NOTE, **AGENT, data={"text": SECRET})
     admin = await open_signed_in(browser, base_url, staff["admin"])
+    await admin.get_by_role("link", name="Tiếp nhận mới").first.click()
+    await admin.get_by_label("Đường dây nóng").check()
+    await admin.get_by_label("Tên khách hàng").fill("Lê Thị Hoa")
+    await admin.get_by_label("Điện thoại").fill("0987 654 321")
+    await admin.get_by_label("Tiêu đề").fill("Cước poison bị tính hai lần")
+    await admin.get_by_label("Nội dung khiếu nại").fill("Khách hàng gọi lên báo bị trừ tiền hai lần.")
+    await admin.get_by_role("button", name="Tiếp nhận khiếu nại").click()
+    await expect(admin.get_by_role("alert")).to_contain_text("Khiếu nại chưa được tiếp nhận")
+    await expect(admin.get_by_role("alert")).to_contain_text("it is listed for admins")
+    await admin.screenshot(path=str(ARTIFACTS / "intake-refused.png"), full_page=True)
     await admin.get_by_role("link", name="Ghi bị từ chối").click()
     await expect(admin.get_by_role("heading", name="Lượt ghi hồ sơ bị từ chối")).to_be_visible()
-    await expect(admin.locator("table.refusals tbody tr").first).to_contain_text(started.case_number)
-    await expect(admin.locator("table.refusals tbody tr").first).to_contain_text("CheckViolationError")
+    rows = admin.locator("table.refusals tbody tr")
+    await expect(rows.nth(0)).to_contain_text("chưa có: lượt tiếp nhận bị từ chối")
+    await expect(rows.nth(1)).to_contain_text(started.case_number)
+    await expect(rows.nth(1)).to_contain_text("CheckViolationError")
     await admin.screenshot(path=str(ARTIFACTS / "refusals.png"), full_page=True)
     await admin.get_by_role("link", name="English").click()
     await expect(admin.get_by_role("heading", name="Refused record writes")).to_be_visible()
@@ -151,6 +163,7 @@ async def test_a_refused_intake_says_so_and_may_be_sent_again_corrected(signed_i
     assert refused.status_code == 409, refused.text
     shown = html.unescape(refused.text)
     assert "the record refused this received (CheckViolationError, SQLSTATE 23514); it is listed for admins" in shown
+    assert "The complaint was not taken in: its record was refused." in shown
     assert 'value="Hóa đơn poison"' in shown, "what the agent typed stays in the form, to be corrected"
     assert await pool.fetchval("SELECT count(*) FROM complaints WHERE complaint_id = $1", form["complaint_key"]) == 0
 
