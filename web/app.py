@@ -86,6 +86,8 @@ ALLOWED_ACTIONS_TIMEOUT = 5.0
 """Seconds to wait for the workflow to say which actions are open; the page still shows the record without."""
 TIMELINE_PAGE_SIZE = 50
 """Events on one page of a complaint's timeline: a busy month of work, and a page of tens of kilobytes."""
+REFUSALS_SHOWN = 100
+"""Record refusals on the admins' page: the latest are what needs looking into; older ones are in the table."""
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -421,6 +423,8 @@ class WebForm:
         return self.render(ctx, "intake.html", form=IntakeForm(values=blank_intake()))
 
     async def intake(self, request: Request) -> Response:
+        """A start the record refused for good (listed on /refusals) is a 409 with the form as typed: its run
+        failed without a case number, and the corrected form, sent with the same complaint key, runs again."""
         ctx = await self.signed_in(request)
         form = await read_form(request)
         self.check_csrf(ctx, form)
@@ -439,6 +443,9 @@ class WebForm:
                 "again, or tell an administrator."
             )
             return self.render(ctx, "intake.html", 422, form=intake_form)
+        except ActionFailed as exc:
+            log.warning("intake refused", complaint_id=intake_form.intake.complaint_id, reason=exc.reason)
+            return self.render(ctx, "intake.html", 409, form=intake_form, refusal=exc.reason)
         log.info("complaint taken in", complaint_id=state.complaint_id, case_number=state.case_number)
         return RedirectResponse(f"/complaints/{quote(state.complaint_id)}/received", 303)
 
@@ -622,12 +629,22 @@ class WebForm:
         request.session["flash"] = done
         return RedirectResponse("/users", 303)
 
-    async def admin(self, request: Request) -> Context:
+    async def admin(
+        self, request: Request, forbidden: str = labels.N_("Only an administrator may manage users.")
+    ) -> Context:
         ctx = await self.signed_in(request)
         assert ctx.user is not None
         if not ctx.user.is_admin:
-            raise HTTPException(403, ctx.tr.gettext("Only an administrator may manage users."))
+            raise HTTPException(403, ctx.tr.gettext(forbidden))
         return ctx
+
+    # ---- record refusals ----
+
+    async def refusals_page(self, request: Request) -> Response:
+        """The record writes PostgreSQL refused for good (`ComplaintRecords.refused`), newest first, for an admin
+        to look into: event kinds and error names only, since the refused data may be what a customer wrote."""
+        ctx = await self.admin(request, labels.N_("Only an administrator may see the refused record writes."))
+        return self.render(ctx, "refusals.html", refusals=await self.records.record_refusals(REFUSALS_SHOWN))
 
     # ---- errors ----
 
@@ -758,6 +775,7 @@ def create_app(
             Route("/users", web.users_page, methods=["GET"]),
             Route("/users", web.create_user, methods=["POST"]),
             Route("/users/{username}/{change}", web.change_user, methods=["POST"]),
+            Route("/refusals", web.refusals_page, methods=["GET"]),
             Route("/healthz", web.health, methods=["GET"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
             *codec_endpoint.routes(),
