@@ -436,13 +436,6 @@ class WebForm:
         except IntakeError as exc:
             intake_form.errors[exc.field] = intake_error_text(exc, ctx.tr)
             return self.render(ctx, "intake.html", 422, form=intake_form)
-        except ActionFailed:  # the record refused it for good: nothing was registered, it may be sent again
-            log.warning("intake refused by the record", complaint_id=intake_form.intake.complaint_id)
-            intake_form.errors["_form"] = ctx.tr.gettext(
-                "The record could not take this complaint; nothing was registered. Check the texts and send it "
-                "again, or tell an administrator."
-            )
-            return self.render(ctx, "intake.html", 422, form=intake_form)
         except ActionFailed as exc:
             log.warning("intake refused", complaint_id=intake_form.intake.complaint_id, reason=exc.reason)
             return self.render(ctx, "intake.html", 409, form=intake_form, refusal=exc.reason)
