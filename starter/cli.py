@@ -207,7 +207,9 @@ def _action_data(text: str) -> dict[str, Any]:
     try:
         check_data_shape(data)
     except TextRefused as exc:
-        raise Failure(f"--data: {exc.problem}") from None
+        named = exc.loc and exc.code != "data_too_deep"  # a text is named by its field; depth by the option
+        where = ".".join(str(part) for part in ("data", *(exc.loc or ()))) if named else "--data"
+        raise Failure(f"{where}: {exc.problem}") from None
     return data
 
 

@@ -279,7 +279,7 @@ def test_any_date_to_deadline(received_at: str) -> None:
             ["act", "c-1", "add_note", "--actor", "lan", "--role", "agent", "--data", '{"text": "a \\u0000 b"}'],
             b"",
             EXIT_REFUSED,
-            "--data: must not contain control characters",
+            "data.text: must not contain control characters",
         ),
         (["act", "", "add_note", "--actor", "lan", "--role", "agent"], b"", EXIT_REFUSED, "complaint id ''"),
         (
@@ -304,7 +304,7 @@ def test_any_date_to_deadline(received_at: str) -> None:
         (["show", "c-\udcff"], b"", EXIT_USAGE, "argument 2 is not UTF-8 text"),
         (["list", "a\nb"], b"", EXIT_USAGE, "unrecognized arguments: a\\nb"),
         (["schema", "x" * 100_000], b"", EXIT_REFUSED, "unknown action 'xxx"),
-        (["deadline", "--received-at", "0001-01-01T00:00:00+07:00"], b"", EXIT_REFUSED, "out of range"),
+        (["deadline", "--received-at", "0001-01-01T00:00:00+07:00"], b"", EXIT_REFUSED, "must be between 2000-01-01"),
     ],
 )
 def test_the_issues_inputs(argv: list[str], stdin: bytes, status: int, says: str) -> None:
