@@ -49,6 +49,7 @@ from web.forms import (
     FormData,
     IntakeForm,
     Widget,
+    blank_action_form,
     blank_intake,
     intake_error_text,
     new_request_id,
@@ -477,7 +478,7 @@ class WebForm:
             if failed is not None and failed.action is action:
                 forms.append(failed)
             else:
-                forms.append(ActionForm(action=action, values={}))
+                forms.append(blank_action_form(action, state))
         request_ids = {form.action: new_request_id() for form in forms}
         if failed is not None and failed.request_id:
             request_ids[failed.action] = failed.request_id
