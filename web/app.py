@@ -552,7 +552,10 @@ class WebForm:
             fresh = await self.records.get_snapshot(state.complaint_id) or state
             return await self.complaint_page(ctx, fresh, 409, failed=submitted, refusal=exc.reason)
         log.info("action applied", complaint_id=state.complaint_id, action=action.value, actor=ctx.user.username)
-        request.session["flash"] = ctx.tr.gettext("Done: %(action)s.", action=ctx.tr.gettext(labels.ACTIONS[action]))
+        done = ctx.tr.gettext("Done: %(action)s.", action=ctx.tr.gettext(labels.ACTIONS[action]))
+        if action is Action.MANAGER_APPROVAL:  # "done" would not say which way the manager decided
+            done = ctx.tr.gettext("Plan approved.") if submitted.data["approved"] else ctx.tr.gettext("Plan rejected.")
+        request.session["flash"] = done
         return RedirectResponse(f"/complaints/{quote(state.complaint_id)}", 303)
 
     async def document(self, request: Request) -> Response:

@@ -53,3 +53,30 @@ async def test_the_reply_is_offered_on_a_channel_the_customer_can_be_reached_on(
     assert preselected_channels(missing.text) == []
     sent = await act(agent, complaint_id, "send_resolution", {"reply": "Đã hoàn tiền", "channels": "direct"})
     assert sent.status_code == 303
+
+
+def decision_in_timeline(page: str) -> list[str]:
+    """What the timeline says under "Decision" (Quyết định) for each manager's decision, newest first."""
+    return re.findall(r"<dt>(?:Quyết định|Decision)</dt>\s*<dd>([^<]*)</dd>", page)
+
+
+async def test_the_managers_decision_is_said_in_words_and_its_flash_says_which(signed_in: SignIn) -> None:
+    agent, manager = await signed_in("agent"), await signed_in("manager")
+    complaint_id = await take_in(agent)
+    await propose_plan(agent, complaint_id)
+    rejected = await act(manager, complaint_id, "manager_approval", {"comment": "Thiếu chi tiết"}, approved="false")
+    assert rejected.status_code == 303
+    page = await manager.get(rejected.headers["location"])
+    assert '<div class="banner ok" role="status">Phương án bị từ chối.</div>' in page.text
+    assert decision_in_timeline(page.text) == ["Phương án bị từ chối"]
+
+    await propose_plan(agent, complaint_id, "Hoàn tiền và giảm cước tháng sau")
+    await manager.get(f"/complaints/{complaint_id}?lang=en")  # the manager reads English from here on
+    approval = await act(manager, complaint_id, "manager_approval", approved="true")
+    assert approval.status_code == 303
+    page = await manager.get(approval.headers["location"])
+    assert '<div class="banner ok" role="status">Plan approved.</div>' in page.text
+    assert decision_in_timeline(page.text) == ["Plan approved", "Plan rejected"]
+
+    vietnamese = await agent.get(f"/complaints/{complaint_id}")
+    assert decision_in_timeline(vietnamese.text) == ["Phương án đã được duyệt", "Phương án bị từ chối"]
