@@ -10,6 +10,9 @@ import httpx
 import pytest
 from web_support import SignIn, act, take_in
 
+from activities.records import ComplaintRecords
+from web.clock import local_time
+
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
 
 
@@ -80,3 +83,28 @@ async def test_the_managers_decision_is_said_in_words_and_its_flash_says_which(s
 
     vietnamese = await agent.get(f"/complaints/{complaint_id}")
     assert decision_in_timeline(vietnamese.text) == ["Phương án đã được duyệt", "Phương án bị từ chối"]
+
+
+async def test_a_complaint_whose_clocks_stopped_shows_no_upcoming_warning(
+    signed_in: SignIn, records: ComplaintRecords
+) -> None:
+    agent, complaint_id = await approved(signed_in)
+    state = await records.get_snapshot(complaint_id)
+    assert state is not None and not state.resolution_warned
+    warning_at = local_time(state.deadlines.resolution_warning_at)
+    page = await agent.get(f"/complaints/{complaint_id}")
+    assert re.search(rf"<dt>Sẽ cảnh báo trưởng bộ phận</dt>\s*<dd>{warning_at}</dd>", page.text)
+
+    reply = {"reply": "Đã hoàn tiền", "channels": "direct"}
+    assert (await act(agent, complaint_id, "send_resolution", reply)).status_code == 303
+    closing = {"summary": "Đã hoàn tiền", "lessons_learned": "Đối soát hằng ngày"}
+    assert (await act(agent, complaint_id, "close", closing)).status_code == 303
+    withdrawn_id = await take_in(agent)
+    assert (await act(agent, withdrawn_id, "withdraw", {"reason": "khách rút lại"})).status_code == 303
+
+    for stopped in (complaint_id, withdrawn_id):
+        page = await agent.get(f"/complaints/{stopped}?lang=en")
+        assert page.status_code == 200
+        assert "Department head" not in page.text, stopped
+        warned_at = await records.get_snapshot(stopped)
+        assert warned_at is not None and local_time(warned_at.deadlines.resolution_warning_at) not in page.text
