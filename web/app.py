@@ -49,6 +49,7 @@ from web.forms import (
     FormData,
     IntakeForm,
     Widget,
+    blank_action_form,
     blank_intake,
     intake_error_text,
     new_request_id,
@@ -477,7 +478,7 @@ class WebForm:
             if failed is not None and failed.action is action:
                 forms.append(failed)
             else:
-                forms.append(ActionForm(action=action, values={}))
+                forms.append(blank_action_form(action, state))
         request_ids = {form.action: new_request_id() for form in forms}
         if failed is not None and failed.request_id:
             request_ids[failed.action] = failed.request_id
@@ -551,7 +552,10 @@ class WebForm:
             fresh = await self.records.get_snapshot(state.complaint_id) or state
             return await self.complaint_page(ctx, fresh, 409, failed=submitted, refusal=exc.reason)
         log.info("action applied", complaint_id=state.complaint_id, action=action.value, actor=ctx.user.username)
-        request.session["flash"] = ctx.tr.gettext("Done: %(action)s.", action=ctx.tr.gettext(labels.ACTIONS[action]))
+        done = ctx.tr.gettext("Done: %(action)s.", action=ctx.tr.gettext(labels.ACTIONS[action]))
+        if action is Action.MANAGER_APPROVAL:  # "done" would not say which way the manager decided
+            done = ctx.tr.gettext("Plan approved.") if submitted.data["approved"] else ctx.tr.gettext("Plan rejected.")
+        request.session["flash"] = done
         return RedirectResponse(f"/complaints/{quote(state.complaint_id)}", 303)
 
     async def document(self, request: Request) -> Response:

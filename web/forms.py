@@ -28,6 +28,8 @@ from domain.models import (
     MAX_SHORT_TEXT_CHARS,
     MAX_TEXT_CHARS,
     Action,
+    ComplaintState,
+    Customer,
     InfoItem,
     Intake,
     ReplyChannel,
@@ -298,7 +300,6 @@ class FieldSpec:
     required: bool = True
     choices: tuple[tuple[str, str], ...] = ()
     max_length: int = MAX_TEXT_CHARS
-    default: tuple[str, ...] = ()
 
 
 def _text(name: str, required: bool = True) -> FieldSpec:
@@ -323,12 +324,7 @@ ACTION_FORMS: dict[Action, tuple[FieldSpec, ...]] = {
     Action.MANAGER_APPROVAL: (_text("comment", required=False), FieldSpec("approved", Widget.DECISION)),
     Action.SEND_RESOLUTION: (
         _text("reply"),
-        FieldSpec(
-            "channels",
-            Widget.CHOICES,
-            choices=tuple(REPLY_CHANNELS.items()),
-            default=(ReplyChannel.EMAIL.value,),
-        ),
+        FieldSpec("channels", Widget.CHOICES, choices=tuple(REPLY_CHANNELS.items())),
     ),
     Action.REPORT_FOLLOWUP: (_text("fault"),),
     Action.CLOSE: (_text("summary"), _text("lessons_learned")),
@@ -348,6 +344,26 @@ class ActionForm:
     errors: dict[str, str] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     request_id: str = ""
+    defaults: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Choices preselected on a form not yet sent (a sent form shows what was sent), by field."""
+
+
+def reply_channels_for(customer: Customer) -> tuple[str, ...]:
+    """The reply channel the send-resolution form preselects: one this customer can be reached on. E-mail only
+    for a customer who gave an e-mail address; else a letter to the postal address; else directly (by phone)."""
+    if customer.email:
+        return (ReplyChannel.EMAIL.value,)
+    if customer.address:
+        return (ReplyChannel.LETTER.value,)
+    return (ReplyChannel.DIRECT.value,)
+
+
+def blank_action_form(action: Action, state: ComplaintState) -> ActionForm:
+    """An action's form as first offered on the complaint page, its choices preselected for this complaint."""
+    defaults: dict[str, tuple[str, ...]] = {}
+    if action is Action.SEND_RESOLUTION:
+        defaults["channels"] = reply_channels_for(state.intake.customer)
+    return ActionForm(action=action, values={}, defaults=defaults)
 
 
 def read_action(action: Action, form: FormData, tr: Translator) -> ActionForm:
