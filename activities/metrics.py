@@ -20,13 +20,16 @@ from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, 
 from domain.lifecycle import ClockEvent
 from domain.models import Transition
 
-_BREACHES = {ClockEvent.FIRST_RESPONSE_DUE.value: "first_response", ClockEvent.RESOLUTION_DUE.value: "resolution"}
-_ESCALATIONS = {
-    ClockEvent.FIRST_RESPONSE_DUE.value: "supervisor",
-    ClockEvent.RESOLUTION_WARNING.value: "department_head",
-    ClockEvent.RESOLUTION_DUE.value: "manager",
+_BREACHES = {
+    ClockEvent.FIRST_RESPONSE_ESCALATED.value: "first_response",
+    ClockEvent.RESOLUTION_BREACHED.value: "resolution",
 }
-_REMINDERS = {ClockEvent.INFO_REMINDER.value: "customer", ClockEvent.APPROVAL_REMINDER.value: "manager"}
+_ESCALATIONS = {
+    ClockEvent.FIRST_RESPONSE_ESCALATED.value: "supervisor",
+    ClockEvent.RESOLUTION_WARNING.value: "department_head",
+    ClockEvent.RESOLUTION_BREACHED.value: "manager",
+}
+_REMINDERS = {ClockEvent.CUSTOMER_REMINDED.value: "customer", ClockEvent.MANAGER_REMINDED.value: "manager"}
 
 
 class ComplaintMetrics:

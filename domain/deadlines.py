@@ -23,7 +23,6 @@ __all__ = [
     "Deadlines",
     "check_receipt_in_calendar",
     "compute_deadlines",
-    "working_days_later",
 ]
 
 FIRST_RESPONSE_HOURS = 24
@@ -116,15 +115,3 @@ def compute_deadlines(received_at: datetime, calendar: WorkingCalendar) -> Deadl
         resolution_due=_local_instant(due_date + timedelta(days=1), time(0, 0)),
         resolution_warning_at=_local_instant(warning_date, WARNING_LOCAL_TIME),
     )
-
-
-def working_days_later(instant: datetime, n: int, calendar: WorkingCalendar) -> datetime:
-    """The same local clock time on the n-th working day after ``instant``'s local date, in UTC.
-
-    Used for reminders (customer after 2 working days, manager after 1), which
-    should land at a time of day the recipient is used to, not at a UTC offset.
-    """
-    _require_aware("instant", instant)
-    local = instant.astimezone(BUSINESS_TZ)
-    target = calendar.working_day_after(local.date(), n)
-    return _local_instant(target, local.time())

@@ -86,13 +86,15 @@ class ActionRejected(ValueError):
 
 
 class ClockEvent(StrEnum):
-    FIRST_RESPONSE_REMINDER = "first_response_reminded"
-    FIRST_RESPONSE_DUE = "first_response_escalated"
+    """What a fired timer did, named as the event kind it records (the values are stored and never change)."""
+
+    FIRST_RESPONSE_REMINDED = "first_response_reminded"
+    FIRST_RESPONSE_ESCALATED = "first_response_escalated"
     RESOLUTION_WARNING = "resolution_warning"
-    RESOLUTION_DUE = "resolution_breached"
-    INFO_REMINDER = "customer_reminded"
-    APPROVAL_REMINDER = "manager_reminded"
-    REOPEN_WINDOW_ENDED = "archived"
+    RESOLUTION_BREACHED = "resolution_breached"
+    CUSTOMER_REMINDED = "customer_reminded"
+    MANAGER_REMINDED = "manager_reminded"
+    ARCHIVED = "archived"
 
 
 @dataclass(frozen=True)
@@ -326,13 +328,13 @@ def next_clock(state: ComplaintState, *, first_response_reminder: bool = True) -
         and not state.first_response_breached
     ):
         at = state.deadlines.first_response_due - POLICY.first_response_reminder_before
-        candidates.append(NextClock(at, ClockEvent.FIRST_RESPONSE_REMINDER))
+        candidates.append(NextClock(at, ClockEvent.FIRST_RESPONSE_REMINDED))
     if state.stage in OPEN_STAGES and state.first_responded_at is None and not state.first_response_breached:
-        candidates.append(NextClock(state.deadlines.first_response_due, ClockEvent.FIRST_RESPONSE_DUE))
+        candidates.append(NextClock(state.deadlines.first_response_due, ClockEvent.FIRST_RESPONSE_ESCALATED))
     if state.stage in OPEN_STAGES and not state.resolution_warned and not state.resolution_breached:
         candidates.append(NextClock(state.deadlines.resolution_warning_at, ClockEvent.RESOLUTION_WARNING))
     if state.stage in OPEN_STAGES and not state.resolution_breached:
-        candidates.append(NextClock(state.deadlines.resolution_due, ClockEvent.RESOLUTION_DUE))
+        candidates.append(NextClock(state.deadlines.resolution_due, ClockEvent.RESOLUTION_BREACHED))
     if (
         state.stage is S.AWAITING_CUSTOMER
         and state.info_requested_at
@@ -341,7 +343,7 @@ def next_clock(state: ComplaintState, *, first_response_reminder: bool = True) -
         at = working_days_later(
             state, state.info_requested_at, POLICY.info_reminder_working_days * (state.info_reminders + 1)
         )
-        candidates.append(NextClock(at, ClockEvent.INFO_REMINDER))
+        candidates.append(NextClock(at, ClockEvent.CUSTOMER_REMINDED))
     if (
         state.stage is S.AWAITING_APPROVAL
         and state.plan_proposed_at
@@ -350,9 +352,9 @@ def next_clock(state: ComplaintState, *, first_response_reminder: bool = True) -
         at = working_days_later(
             state, state.plan_proposed_at, POLICY.approval_reminder_working_days * (state.approval_reminders + 1)
         )
-        candidates.append(NextClock(at, ClockEvent.APPROVAL_REMINDER))
+        candidates.append(NextClock(at, ClockEvent.MANAGER_REMINDED))
     if state.stage is S.CLOSED and state.closed_at:
-        candidates.append(NextClock(state.closed_at + POLICY.reopen_window, ClockEvent.REOPEN_WINDOW_ENDED))
+        candidates.append(NextClock(state.closed_at + POLICY.reopen_window, ClockEvent.ARCHIVED))
     return min(candidates, key=lambda c: c.at) if candidates else None
 
 
@@ -360,13 +362,13 @@ def apply_clock(state: ComplaintState, clock: ClockEvent, now: datetime) -> Tran
     """What a fired timer does: escalate, warn, remind. A breach never closes a complaint."""
     new = state.model_copy(deep=True)
     notifications: list[Notification] = []
-    if clock is ClockEvent.FIRST_RESPONSE_REMINDER:
+    if clock is ClockEvent.FIRST_RESPONSE_REMINDED:
         new.first_response_reminded = True
         notifications.append(
             Notification(recipient=Recipient.DEPARTMENT, department=new.department, template="first_response_reminder")
         )
         summary = "first response due soon: the receiving department reminded"
-    elif clock is ClockEvent.FIRST_RESPONSE_DUE:
+    elif clock is ClockEvent.FIRST_RESPONSE_ESCALATED:
         new.first_response_breached = True
         new.escalation_level = max(new.escalation_level, EscalationLevel.SUPERVISOR)
         notifications.append(Notification(recipient=Recipient.SUPERVISOR, template="first_response_missed"))
@@ -378,17 +380,17 @@ def apply_clock(state: ComplaintState, clock: ClockEvent, now: datetime) -> Tran
             Notification(recipient=Recipient.DEPARTMENT_HEAD, department=new.department, template="resolution_warning")
         )
         summary = f"resolution due {new.deadlines.resolution_due_date.isoformat()}: department head warned"
-    elif clock is ClockEvent.RESOLUTION_DUE:
+    elif clock is ClockEvent.RESOLUTION_BREACHED:
         new.resolution_breached = True
         new.resolution_warned = True
         new.escalation_level = EscalationLevel.MANAGER
         notifications.append(Notification(recipient=Recipient.MANAGER, template="resolution_breached"))
         summary = "20 working days passed: escalated to the manager, marked breached"
-    elif clock is ClockEvent.INFO_REMINDER:
+    elif clock is ClockEvent.CUSTOMER_REMINDED:
         new.info_reminders += 1
         notifications.append(Notification(recipient=Recipient.CUSTOMER, template="info_reminder"))
         summary = f"customer reminded of the requested information ({new.info_reminders})"
-    elif clock is ClockEvent.APPROVAL_REMINDER:
+    elif clock is ClockEvent.MANAGER_REMINDED:
         new.approval_reminders += 1
         notifications.append(Notification(recipient=Recipient.MANAGER, template="approval_reminder"))
         summary = f"manager reminded of the plan awaiting approval ({new.approval_reminders})"

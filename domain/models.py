@@ -300,10 +300,6 @@ def check_received_at(received_at: datetime, now: datetime, window: timedelta = 
 # ---- action data: one model per action; `ACTION_DATA` maps each action to its model ----
 
 
-class NoData(Strict):
-    pass
-
-
 class Acknowledge(Strict):
     message: LongText | None = None
 

@@ -213,20 +213,5 @@ class ComplaintClient:
     async def allowed_actions(self, complaint_id: str, role: Role | None = None) -> list[Action]:
         return await self.handle(complaint_id).query(ComplaintWorkflow.allowed_actions, role)
 
-    async def list(self, query: str = "", limit: int = 100) -> list[dict[str, Any]]:
-        """Complaints as Temporal's visibility store sees them (operators' view; the records live in Postgres)."""
-        found: list[dict[str, Any]] = []
-        async for execution in self.client.list_workflows(
-            f"WorkflowType = 'ComplaintWorkflow'{' AND ' + query if query else ''}", limit=limit
-        ):
-            found.append(
-                {
-                    "workflow_id": execution.id,
-                    "status": execution.status.name if execution.status else None,
-                    **{key.name: value for key, value in ((p.key, p.value) for p in execution.typed_search_attributes)},
-                }
-            )
-        return found
-
     def handle(self, complaint_id: str) -> WorkflowHandle[ComplaintWorkflow, ComplaintState]:
         return self.client.get_workflow_handle_for(ComplaintWorkflow.run, workflow_id_for(complaint_id))

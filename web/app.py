@@ -734,6 +734,12 @@ class WebForm:
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok")
 
+    @staticmethod
+    async def favicon(request: Request) -> Response:
+        """Browsers ask for `/favicon.ico` whatever a page links (a PDF, an error page, a direct visit): send
+        them to the icon the pages link, so no visit logs a 404 and the icon has one source."""
+        return RedirectResponse("/static/favicon.svg", 301)
+
 
 def create_app(
     complaints: ComplaintClient,
@@ -774,6 +780,7 @@ def create_app(
             Route("/users/{username}/{change}", web.change_user, methods=["POST"]),
             Route("/refusals", web.refusals_page, methods=["GET"]),
             Route("/healthz", web.health, methods=["GET"]),
+            Route("/favicon.ico", web.favicon, methods=["GET"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
             *codec_endpoint.routes(),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),

@@ -24,8 +24,6 @@ from starlette.requests import Request
 from domain.calendar import BUSINESS_TZ
 from domain.models import (
     ACTION_DATA,
-    MAX_DESCRIPTION_CHARS,
-    MAX_SHORT_TEXT_CHARS,
     MAX_TEXT_CHARS,
     Action,
     ComplaintState,
@@ -64,9 +62,6 @@ class FormData:
 
     def __contains__(self, name: object) -> bool:
         return name in self._values
-
-    def first_values(self) -> dict[str, str]:
-        return {key: values[0] for key, values in self._values.items()}
 
 
 async def read_form(request: Request) -> FormData:
@@ -198,17 +193,6 @@ INTAKE_FIELDS = (
     "department",
     "received_at",
 )
-INTAKE_LIMITS = {
-    "customer.name": MAX_SHORT_TEXT_CHARS,
-    "customer.phone": 20,
-    "customer.email": 254,
-    "customer.address": 500,
-    "customer.contact_person": MAX_SHORT_TEXT_CHARS,
-    "subject": MAX_SHORT_TEXT_CHARS,
-    "description": MAX_DESCRIPTION_CHARS,
-    "service": MAX_SHORT_TEXT_CHARS,
-    "department": 40,
-}
 
 
 def blank_intake() -> dict[str, str]:

@@ -175,7 +175,7 @@ class ComplaintWorkflow:
         async with self._lock:
             if self._changes != seen:
                 return
-            if clock.event is ClockEvent.REOPEN_WINDOW_ENDED:
+            if clock.event is ClockEvent.ARCHIVED:
                 self._archived = True
                 return
             await self._record_or_carry_on(apply_clock(self._current(), clock.event, workflow.now()))

@@ -63,7 +63,7 @@ async def drain(pool: asyncpg.Pool) -> None:
 async def acknowledged_and_escalated(complaints: Complaints) -> ComplaintState:
     """One customer message (acknowledge) and one staff message (the supervisor, first response late)."""
     state = (await complaints.register()).state
-    state = await complaints.record(complaints.clock(state, ClockEvent.FIRST_RESPONSE_DUE))
+    state = await complaints.record(complaints.clock(state, ClockEvent.FIRST_RESPONSE_ESCALATED))
     return await complaints.step(state, Action.ACKNOWLEDGE, {"message": "Chúng tôi đang kiểm tra."})
 
 

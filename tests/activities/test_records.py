@@ -296,11 +296,11 @@ async def test_the_receipt_form_is_rendered_in_vietnamese(complaints: Complaints
 async def test_every_message_and_document_of_a_full_lifecycle_renders(complaints: Complaints) -> None:
     records = complaints.records
     state = (await complaints.register()).state
-    state = await complaints.record(complaints.clock(state, ClockEvent.FIRST_RESPONSE_DUE))
+    state = await complaints.record(complaints.clock(state, ClockEvent.FIRST_RESPONSE_ESCALATED))
     state = await complaints.step(
         state, Action.REQUEST_INFO, {"missing": ["documents", "phone"], "message": "Xin gửi ảnh hóa đơn."}
     )
-    state = await complaints.record(complaints.clock(state, ClockEvent.INFO_REMINDER))
+    state = await complaints.record(complaints.clock(state, ClockEvent.CUSTOMER_REMINDED))
     state = await complaints.step(
         state, Action.CUSTOMER_INFO_RECEIVED, {"summary": "Đã nhận ảnh hóa đơn"}, role=Role.SYSTEM
     )
@@ -312,12 +312,12 @@ async def test_every_message_and_document_of_a_full_lifecycle_renders(complaints
         {"cause": "Gói cước bị cấu hình trùng", "company_at_fault": True, "departments": ["billing", "network"]},
     )
     state = await complaints.step(state, Action.PROPOSE_PLAN, {"plan": "Hoàn phí, sửa cấu hình gói"})
-    state = await complaints.record(complaints.clock(state, ClockEvent.APPROVAL_REMINDER))
+    state = await complaints.record(complaints.clock(state, ClockEvent.MANAGER_REMINDED))
     state = await complaints.record(complaints.clock(state, ClockEvent.RESOLUTION_WARNING))
     state = await complaints.step(
         state, Action.MANAGER_APPROVAL, {"approved": True, "comment": "Đồng ý"}, role=Role.MANAGER
     )
-    state = await complaints.record(complaints.clock(state, ClockEvent.RESOLUTION_DUE))
+    state = await complaints.record(complaints.clock(state, ClockEvent.RESOLUTION_BREACHED))
     state = await complaints.step(state, Action.SEND_RESOLUTION, {"reply": "Hoàn lại 50.000 đồng vào tài khoản."})
     state = await complaints.step(state, Action.CLOSE, {"summary": "Đã hoàn phí", "lessons_learned": "Kiểm tra gói"})
     reopened_at = state.timeline[-1].at + timedelta(days=2)
@@ -405,7 +405,7 @@ async def test_list_complaints_filters_by_stage_department_and_overdue(complaint
     closed = await complaints.step(settled, Action.CLOSE, {"summary": "Xong", "lessons_learned": "Không"})
     breached = (await complaints.register(department=department)).state
     breached = await complaints.step(breached, Action.ACKNOWLEDGE)
-    breached = await complaints.record(complaints.clock(breached, ClockEvent.RESOLUTION_DUE))
+    breached = await complaints.record(complaints.clock(breached, ClockEvent.RESOLUTION_BREACHED))
 
     def ids(summaries: list[ComplaintSummary]) -> set[str]:
         return {summary.complaint_id for summary in summaries}

@@ -15,7 +15,6 @@ from domain.deadlines import (
     WARNING_WORKING_DAYS_BEFORE,
     Deadlines,
     compute_deadlines,
-    working_days_later,
 )
 
 PLAIN = WorkingCalendar()
@@ -165,11 +164,6 @@ def test_naive_received_at_rejected() -> None:
         compute_deadlines(datetime(2026, 3, 2, 8, 0), PLAIN)
 
 
-def test_naive_instant_rejected_for_reminders() -> None:
-    with pytest.raises(ValueError, match="timezone-aware"):
-        working_days_later(datetime(2026, 3, 2, 8, 0), 1, PLAIN)
-
-
 def test_deadlines_model_is_frozen_and_round_trips() -> None:
     deadlines = compute_deadlines(datetime.fromisoformat("2026-02-13T17:00:00+07:00"), PLAIN)
     with pytest.raises(ValueError):
@@ -188,28 +182,3 @@ def test_deadlines_model_normalises_to_utc() -> None:
     )
     assert model.received_at.tzinfo is UTC
     assert model.received_at == local
-
-
-def test_working_days_later_across_weekend() -> None:
-    # Customer asked for information Fri 6 Mar 15:30 local; reminded 2 working days later: Tue.
-    asked = datetime.fromisoformat("2026-03-06T15:30:00+07:00")
-    assert working_days_later(asked, 2, PLAIN) == datetime.fromisoformat("2026-03-10T15:30:00+07:00")
-
-
-def test_working_days_later_across_tet() -> None:
-    # Plan sent to the manager Fri 13 Feb 2026 10:00 local; next working day is Mon 23 Feb.
-    sent = datetime.fromisoformat("2026-02-13T10:00:00+07:00")
-    result = working_days_later(sent, 1, PLAIN)
-    assert result == datetime.fromisoformat("2026-02-23T10:00:00+07:00")
-    assert result.tzinfo is UTC
-
-
-def test_working_days_later_uses_local_date() -> None:
-    # 20:00 UTC Thu 5 Mar is 03:00 local Fri 6 Mar: one working day later is Mon 9 Mar 03:00 local.
-    instant = datetime(2026, 3, 5, 20, 0, tzinfo=UTC)
-    assert working_days_later(instant, 1, PLAIN) == datetime(2026, 3, 8, 20, 0, tzinfo=UTC)
-
-
-def test_working_days_later_needs_positive_n() -> None:
-    with pytest.raises(ValueError):
-        working_days_later(datetime(2026, 3, 2, 1, 0, tzinfo=UTC), 0, PLAIN)

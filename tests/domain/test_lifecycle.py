@@ -182,11 +182,11 @@ def test_apply_does_not_touch_the_old_state() -> None:
 def test_clocks_fire_in_order_and_escalate() -> None:
     s = new_complaint()
     clock = next_clock(s)
-    assert clock and clock.event is ClockEvent.FIRST_RESPONSE_REMINDER and clock.at == RECEIVED + timedelta(hours=20)
+    assert clock and clock.event is ClockEvent.FIRST_RESPONSE_REMINDED and clock.at == RECEIVED + timedelta(hours=20)
     s = apply_clock(s, clock.event, clock.at).state
     assert s.first_response_reminded and s.escalation_level is EscalationLevel.NONE
     clock = next_clock(s)
-    assert clock and clock.event is ClockEvent.FIRST_RESPONSE_DUE and clock.at == RECEIVED + timedelta(hours=24)
+    assert clock and clock.event is ClockEvent.FIRST_RESPONSE_ESCALATED and clock.at == RECEIVED + timedelta(hours=24)
     s = apply_clock(s, clock.event, clock.at).state
     assert s.first_response_breached and s.escalation_level is EscalationLevel.SUPERVISOR
     clock = next_clock(s)
@@ -194,7 +194,7 @@ def test_clocks_fire_in_order_and_escalate() -> None:
     assert clock.at == datetime(2026, 3, 25, 1, 0, tzinfo=UTC)  # 08:00 local, 3 working days before Mon 30 Mar
     s = apply_clock(s, clock.event, clock.at).state
     clock = next_clock(s)
-    assert clock and clock.event is ClockEvent.RESOLUTION_DUE
+    assert clock and clock.event is ClockEvent.RESOLUTION_BREACHED
     assert clock.at == datetime(2026, 3, 30, 17, 0, tzinfo=UTC)
     s = apply_clock(s, clock.event, clock.at).state
     assert s.resolution_breached and s.escalation_level is EscalationLevel.MANAGER
@@ -204,7 +204,7 @@ def test_clocks_fire_in_order_and_escalate() -> None:
 
 def test_complaints_started_before_the_reminder_keep_their_old_clocks() -> None:
     clock = next_clock(new_complaint(), first_response_reminder=False)
-    assert clock and clock.event is ClockEvent.FIRST_RESPONSE_DUE
+    assert clock and clock.event is ClockEvent.FIRST_RESPONSE_ESCALATED
 
 
 def test_first_response_met_stops_its_clock() -> None:
@@ -217,7 +217,7 @@ def test_customer_reminded_after_two_working_days() -> None:
     friday = datetime(2026, 3, 6, 3, 0, tzinfo=UTC)  # Fri 10:00 local
     s = act(new_complaint(), Action.REQUEST_INFO, at=friday, missing=["phone"], message="m")
     clock = next_clock(s)
-    assert clock and clock.event is ClockEvent.INFO_REMINDER
+    assert clock and clock.event is ClockEvent.CUSTOMER_REMINDED
     assert clock.at == datetime(2026, 3, 10, 3, 0, tzinfo=UTC)  # Tue 10:00 local: Mon, Tue are the two days
     s = apply_clock(s, clock.event, clock.at).state
     assert s.info_reminders == 1
@@ -231,7 +231,7 @@ def test_manager_reminded_after_one_working_day() -> None:
     friday = datetime(2026, 3, 6, 3, 0, tzinfo=UTC)
     s = act(s, Action.PROPOSE_PLAN, at=friday, plan="p")
     clock = next_clock(s)
-    assert clock and clock.event is ClockEvent.APPROVAL_REMINDER
+    assert clock and clock.event is ClockEvent.MANAGER_REMINDED
     assert clock.at == datetime(2026, 3, 9, 3, 0, tzinfo=UTC)  # Mon 10:00 local
 
 
@@ -252,7 +252,7 @@ def test_closed_complaint_archives_after_the_reopen_window() -> None:
     s = act(new_complaint(), Action.RESOLVE_ON_FIRST_CONTACT, resolution="r", customer_agreed=True)
     s = act(s, Action.CLOSE, summary="s", lessons_learned="l")
     clock = next_clock(s)
-    assert clock and clock.event is ClockEvent.REOPEN_WINDOW_ENDED
+    assert clock and clock.event is ClockEvent.ARCHIVED
 
 
 def test_merge_keeps_the_earliest_receipt() -> None:
