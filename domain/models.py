@@ -6,6 +6,7 @@ validate the same way and speak the same JSON.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import date, datetime, timedelta
@@ -154,16 +155,37 @@ Description = Annotated[
 ]
 Address = Annotated[str, StringConstraints(max_length=MAX_ADDRESS_CHARS), BeforeValidator(_text_policy(long_text))]
 """A postal address may take several lines, as it is written on a letter."""
+# The one definition of each identifier's shape. The pydantic types below use these, and code that checks a value
+# outside a model (a URL path, a search box, a query parameter) calls `fullmatch` on them, so the web form, the
+# CLI and the workflow can never disagree about which ids can exist.
+COMPLAINT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+"""Letters, digits, `.`, `_`, `-`: a ticket number or a hash of a Message-ID, never an e-mail address or a name."""
+DEPARTMENT_CODE_PATTERN = re.compile(r"[a-z][a-z0-9_]{1,39}")
+"""A department's code as stored and sent (`customer_care`), not its name: lower-case ASCII, so it is safe in a
+URL, a search attribute and a setting's name."""
+CASE_NUMBER_PATTERN = re.compile(r"KN-[0-9]{4}-[0-9]{6,}")
+"""`KN-<local year of receipt>-<sequence, at least 6 digits>`, as the record store numbers complaints (a seventh
+digit once the sequence passes 999,999); ASCII digits only, so digits of another script are searched as text,
+not looked up as a case number."""
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+"""An action's idempotency key (`web:<hex>`, a uuid's hex): short and plain, as it is logged and stored."""
+
+
+def _whole(pattern: re.Pattern[str]) -> str:
+    """The pattern for pydantic: its regex engine searches, so it is anchored to accept what `fullmatch` accepts
+    (pydantic's `$`, unlike Python's, does not let a trailing newline through)."""
+    return f"^{pattern.pattern}$"
+
+
 Department = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[a-z][a-z0-9_]{1,39}$"),
+    StringConstraints(strip_whitespace=True, to_lower=True, pattern=_whole(DEPARTMENT_CODE_PATTERN)),
 ]
-ComplaintId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
-"""Letters, digits, `.`, `_`, `-`: a ticket number or a hash of a Message-ID, never an e-mail address or a name."""
+ComplaintId = Annotated[str, StringConstraints(pattern=_whole(COMPLAINT_ID_PATTERN))]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ().-]{6,20}$")]
 Email = Annotated[str, StringConstraints(max_length=MAX_EMAIL_CHARS), BeforeValidator(_text_policy(email_address))]
 """Exactly one address, in its normalised form: `a@b.vn,bob` would send the customer's messages to two people."""
-RequestId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+RequestId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_whole(REQUEST_ID_PATTERN))]
 
 
 class Strict(BaseModel):
