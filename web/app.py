@@ -37,14 +37,21 @@ from temporalio.service import RPCError
 from activities.database import UNAVAILABLE_ERRORS, database_unavailable
 from activities.records import ComplaintRecords
 from domain.lifecycle import RULES
-from domain.models import Action, ComplaintState, Door, IntakeError
+from domain.models import (
+    CASE_NUMBER_PATTERN,
+    COMPLAINT_ID_PATTERN,
+    REQUEST_ID_PATTERN,
+    Action,
+    ComplaintState,
+    Door,
+    IntakeError,
+)
 from starter.client import ActionFailed, ComplaintClient
 from web import labels
 from web.clock import local_time, time_left
 from web.codec_endpoint import CodecEndpoint
 from web.forms import (
     ACTION_FORMS,
-    REQUEST_ID,
     ActionForm,
     FormData,
     IntakeForm,
@@ -58,7 +65,7 @@ from web.forms import (
     read_intake,
 )
 from web.i18n import LANGUAGE_COOKIE, LANGUAGES, Translator, pick_language, translations
-from web.inbox import CASE_NUMBER, InboxFilter, load_inbox
+from web.inbox import InboxFilter, load_inbox
 from web.metrics import MetricsMiddleware, WebMetrics, route_template
 from web.query import QueryRefused, check_query, page_number
 from web.sessions import ServerSessions, SessionStore, session_user
@@ -118,9 +125,6 @@ PERMISSIONS_POLICY = ", ".join(
 )
 """A form for typing and reading needs no device, sensor or payment: none of them, for this page or any frame."""
 
-COMPLAINT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-"""The domain's `ComplaintId` pattern: an id that cannot exist is a 404 without asking the database."""
-
 
 class Redirect(Exception):
     def __init__(self, url: str) -> None:
@@ -145,7 +149,8 @@ def _moved_on(reason: str | None) -> str | None:
 
 
 def _valid_complaint_id(value: str) -> bool:
-    return COMPLAINT_ID.match(value) is not None
+    """An id that cannot exist is a 404 without asking the database."""
+    return COMPLAINT_ID_PATTERN.fullmatch(value) is not None
 
 
 def _client_address(request: Request) -> str:
@@ -406,7 +411,7 @@ class WebForm:
     async def inbox(self, request: Request) -> Response:
         ctx = await self.signed_in(request)
         inbox = InboxFilter.from_query(request.query_params)
-        if inbox.q and CASE_NUMBER.match(inbox.q):
+        if CASE_NUMBER_PATTERN.fullmatch(inbox.q.upper()):  # an agent types `kn-...` as often as `KN-...`
             found = await self.records.find_by_case_number(inbox.q)
             if found is not None:
                 return RedirectResponse(f"/complaints/{quote(found)}", 303)
@@ -523,7 +528,7 @@ class WebForm:
                 ctx.tr.gettext("Your role may not do this: %(action)s.", action=ctx.tr.gettext(labels.ACTIONS[action])),
             )
         request_id = form.get("request_id")
-        if not REQUEST_ID.match(request_id):
+        if not REQUEST_ID_PATTERN.fullmatch(request_id):
             raise HTTPException(
                 400, ctx.tr.gettext("The form is missing its request id. Reload the page and try again.")
             )

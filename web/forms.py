@@ -41,7 +41,6 @@ from web.labels import INFO_ITEMS, INTAKE_CHANNELS, N_, REPLY_CHANNELS
 MAX_BODY_BYTES = 256 * 1024
 """The longest text (10,000 Vietnamese characters) percent-encoded stays well under this."""
 MAX_FIELDS = 100
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 COMPLAINT_KEY = re.compile(r"^[a-f0-9]{32}$")
 
 

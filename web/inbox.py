@@ -7,7 +7,6 @@ The default view (open complaints, most urgent first) walks a partial index and 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -16,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from domain.lifecycle import OPEN_STAGES
-from domain.models import Channel, Stage
+from domain.models import DEPARTMENT_CODE_PATTERN, Channel, Stage
 from domain.text import TextRefused, short_text
 from web.query import QueryRefused, check_query, one_of, page_number
 
@@ -25,8 +24,6 @@ ALL = "all"
 MAX_QUERY_CHARS = 100
 STAGE_CHOICES = frozenset({OPEN, ALL} | {stage.value for stage in Stage})
 CHANNEL_CHOICES = frozenset(channel.value for channel in Channel)
-DEPARTMENT = re.compile(r"[a-z][a-z0-9_]{1,39}")
-CASE_NUMBER = re.compile(r"^KN-\d{4}-\d{6}$", re.IGNORECASE)
 
 _OPEN_SQL = ", ".join(f"'{stage.value}'" for stage in sorted(OPEN_STAGES))
 """A literal list (stage names are our own constants), so the planner can match the partial index on it."""
@@ -48,7 +45,7 @@ class InboxFilter:
         stage = one_of(params, "stage", STAGE_CHOICES, OPEN)
         channel = one_of(params, "channel", CHANNEL_CHOICES, "")
         department = params.get("department", "").strip().lower()
-        if department and not DEPARTMENT.fullmatch(department):
+        if department and not DEPARTMENT_CODE_PATTERN.fullmatch(department):
             raise QueryRefused("department", "is not a department's name")
         try:
             q = " ".join(short_text(params.get("q", "")).split())
