@@ -31,6 +31,7 @@ from domain.calendar import BUSINESS_TZ, WorkingCalendar
 from domain.deadlines import compute_deadlines
 from domain.lifecycle import RULES, ClockEvent
 from domain.models import (
+    CASE_NUMBER_PATTERN,
     Action,
     ComplaintState,
     ComplaintSummary,
@@ -79,6 +80,8 @@ def test_case_number_uses_the_local_year() -> None:
     assert format_case_number(datetime(2026, 12, 31, 17, 30, tzinfo=UTC), 7) == "KN-2027-000007"
     assert format_case_number(datetime(2026, 12, 31, 16, 59, tzinfo=UTC), 7) == "KN-2026-000007"
     assert format_case_number(RECEIVED, 1_234_567) == "KN-2026-1234567"
+    # Every number issued is one the web form's search and the domain recognise as a case number.
+    assert all(CASE_NUMBER_PATTERN.fullmatch(format_case_number(RECEIVED, n)) for n in (1, 999_999, 1_234_567))
 
 
 async def test_register_allocates_a_case_number_and_records_the_receipt(
