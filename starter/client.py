@@ -38,6 +38,7 @@ from domain.models import (
     check_received_at,
 )
 from domain.policy import POLICY
+from domain.refusals import Refusal
 from workflows.complaint import MOVING, ComplaintWorkflow
 from workflows.visibility import start_attributes, static_summary
 
@@ -191,7 +192,10 @@ class ComplaintClient:
             )
         except ValidationError as exc:
             err = exc.errors()[0]
-            raise ActionFailed(action.value, f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+            field = ".".join(str(p) for p in err["loc"])
+            params = {key: str(value) for key, value in (err.get("ctx") or {}).items()}
+            params |= {"action": action.value, "field": field, "problem": err["type"]}
+            raise ActionFailed(action.value, f"{field}: {err['msg']}", Refusal.FIELD_INVALID.value, params) from None
         checked_before_sending(action, request)
         for _ in range(MOVING_RETRIES):
             try:

@@ -115,6 +115,13 @@ async def test_the_client_reads_the_code_from_the_workflow(complaints: Complaint
     assert no_role.value.code == "role_required"
     assert no_role.value.params == {"action": "manager_approval", "roles": ["manager"], "role": "agent"}
 
+    with pytest.raises(ActionFailed) as bad_text:
+        await complaints.act(cid, "add_note", actor="agent.lan", role=Role.AGENT, data={"text": "gọi lại\x07"})
+    assert bad_text.value.code == "field_invalid"
+    assert bad_text.value.params is not None
+    assert bad_text.value.params["problem"] == "text_control_character"
+    assert bad_text.value.params["field"] == "data.text"
+
 
 @pytest.mark.temporal
 @pytest.mark.postgres
