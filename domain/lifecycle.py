@@ -45,6 +45,8 @@ from domain.models import (
     Transition,
 )
 from domain.policy import POLICY
+from domain.refusals import ActionRejected as ActionRejected
+from domain.refusals import Refusal
 
 S = Stage
 WORKING_STAGES = frozenset({S.RECEIVED, S.ANALYSING, S.AWAITING_CUSTOMER, S.CAUSE_IDENTIFIED})
@@ -81,10 +83,6 @@ RULES: dict[Action, Rule] = {
 }
 
 
-class ActionRejected(ValueError):
-    """An action that may not happen now; the message says why, in words an agent can act on."""
-
-
 class ClockEvent(StrEnum):
     """What a fired timer did, named as the event kind it records (the values are stored and never change)."""
 
@@ -111,11 +109,16 @@ def parse_data(action: Action, request: ActionRequest) -> BaseModel:
     try:
         return ACTION_DATA[action].model_validate(request.data)
     except ValidationError as exc:
+        errors = exc.errors()
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'data'}: {err['msg'].removeprefix('Value error, ')}"
-            for err in exc.errors()
+            for err in errors
         )
-        raise ActionRejected(f"invalid data for {action.value}: {problems}") from None
+        first = errors[0]
+        context = {key: str(value) for key, value in (first.get("ctx") or {}).items()}
+        field = ".".join(str(p) for p in first["loc"]) or "data"
+        params = {**context, "action": action.value, "field": field, "problem": first["type"]}
+        raise ActionRejected(f"invalid data for {action.value}: {problems}", Refusal.FIELD_INVALID, params) from None
 
 
 def is_repeat(state: ComplaintState, request: ActionRequest) -> bool:
@@ -127,19 +130,35 @@ def check_action(state: ComplaintState, action: Action, request: ActionRequest) 
     """Why `action` may not happen now, as `ActionRejected`; else its parsed data."""
     rule = RULES[action]
     if request.role not in rule.roles:
-        allowed = " or ".join(sorted(r.value for r in rule.roles))
-        raise ActionRejected(f"{action.value} needs the role {allowed}, not {request.role.value}")
+        roles = sorted(r.value for r in rule.roles)
+        raise ActionRejected(
+            f"{action.value} needs the role {' or '.join(roles)}, not {request.role.value}",
+            Refusal.ROLE_REQUIRED,
+            {"action": action.value, "roles": roles, "role": request.role.value},
+        )
     if state.stage not in rule.stages:
-        raise ActionRejected(f"{action.value} is not allowed while the complaint is {state.stage.value}")
+        raise ActionRejected(
+            f"{action.value} is not allowed while the complaint is {state.stage.value}",
+            Refusal.STAGE_NOT_ALLOWED,
+            {"action": action.value, "stage": state.stage.value},
+        )
     data = parse_data(action, request)
     if isinstance(data, Transfer) and data.to_department == state.department:
-        raise ActionRejected(f"transfer: the complaint is already with {state.department}")
+        raise ActionRejected(
+            f"transfer: the complaint is already with {state.department}",
+            Refusal.ALREADY_WITH_DEPARTMENT,
+            {"action": action.value, "department": state.department},
+        )
     if isinstance(data, ResolveOnFirstContact) and not data.customer_agreed:
         raise ActionRejected(
-            "resolve_on_first_contact: the customer must agree on the spot; otherwise analyse the complaint"
+            "resolve_on_first_contact: the customer must agree on the spot; otherwise analyse the complaint",
+            Refusal.CUSTOMER_MUST_AGREE,
+            {"action": action.value},
         )
     if isinstance(data, MergeInto) and data.primary_complaint_id == state.complaint_id:
-        raise ActionRejected("merge_into: a complaint cannot be merged into itself")
+        raise ActionRejected(
+            "merge_into: a complaint cannot be merged into itself", Refusal.MERGE_INTO_ITSELF, {"action": action.value}
+        )
     return data
 
 
@@ -149,12 +168,17 @@ def check_merge(state: ComplaintState, request: ActionRequest, primary: MergePri
     The primary keeps the earliest receipt, so merging an earlier duplicate moves the deadlines promised to the
     customer earlier, possibly into the past: only a manager may do that."""
     target = MergeInto.model_validate(request.data).primary_complaint_id
+    params = {"action": Action.MERGE_INTO.value, "primary": target}
     if primary is None or primary.stage not in OPEN_STAGES:
-        raise ActionRejected(f"merge_into: complaint {target} is not open (unknown or ended)")
+        raise ActionRejected(
+            f"merge_into: complaint {target} is not open (unknown or ended)", Refusal.MERGE_NOT_OPEN, params
+        )
     if primary.cycle == 1 and state.received_at < primary.received_at and request.role is not Role.MANAGER:
         raise ActionRejected(
             f"merge_into: this complaint was received before {target}, so merging would move its deadlines "
-            "earlier; only a manager may do that"
+            "earlier; only a manager may do that",
+            Refusal.MERGE_NEEDS_MANAGER,
+            params,
         )
 
 

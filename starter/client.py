@@ -38,6 +38,7 @@ from domain.models import (
     check_received_at,
 )
 from domain.policy import POLICY
+from domain.refusals import Refusal
 from workflows.complaint import MOVING, ComplaintWorkflow
 from workflows.visibility import start_attributes, static_summary
 
@@ -50,12 +51,25 @@ MOVING_RETRIES = 100
 
 
 class ActionFailed(Exception):
-    """An action the workflow refused; `reason` is its words, fit to show an agent."""
+    """An action the workflow refused; `reason` is its words, fit to show an agent. `code` and `params` are the
+    lifecycle's refusal (`domain.refusals.Refusal`), for a door that words it in its reader's language; None when
+    the refusal came without one (the record refused the write, the client's own checks, an older worker)."""
 
-    def __init__(self, action: str, reason: str) -> None:
+    def __init__(self, action: str, reason: str, code: str | None = None, params: dict[str, Any] | None = None) -> None:
         super().__init__(f"{action}: {reason}" if not reason.startswith(action) else reason)
         self.action = action
         self.reason = reason
+        self.code = code
+        self.params = dict(params or {}) if code is not None else None
+
+    @classmethod
+    def from_error(cls, action: str, error: ApplicationError) -> ActionFailed:
+        """The workflow's `ApplicationError`, its code and params read from the first detail when it has them."""
+        detail = error.details[0] if error.details else None
+        if isinstance(detail, dict) and isinstance(detail.get("code"), str):
+            params = detail.get("params")
+            return cls(action, error.message, detail["code"], dict(params) if isinstance(params, dict) else {})
+        return cls(action, error.message)
 
 
 def workflow_id_for(complaint_id: str) -> str:
@@ -87,7 +101,7 @@ def checked_before_sending(action: Action, request: ActionRequest) -> None:
     try:
         parse_data(action, request)
     except ActionRejected as exc:
-        raise ActionFailed(action.value, str(exc)) from None
+        raise ActionFailed(action.value, str(exc), exc.code.value, exc.params) from None
     size = len(request.model_dump_json().encode())
     if size > MAX_REQUEST_BYTES:
         raise ActionFailed(action.value, f"data: too large ({size} bytes; at most {MAX_REQUEST_BYTES})")
@@ -178,7 +192,10 @@ class ComplaintClient:
             )
         except ValidationError as exc:
             err = exc.errors()[0]
-            raise ActionFailed(action.value, f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+            field = ".".join(str(p) for p in err["loc"])
+            params = {key: str(value) for key, value in (err.get("ctx") or {}).items()}
+            params |= {"action": action.value, "field": field, "problem": err["type"]}
+            raise ActionFailed(action.value, f"{field}: {err['msg']}", Refusal.FIELD_INVALID.value, params) from None
         checked_before_sending(action, request)
         for _ in range(MOVING_RETRIES):
             try:
@@ -191,8 +208,9 @@ class ComplaintClient:
                 if isinstance(cause, ApplicationError) and cause.type == MOVING:
                     await asyncio.sleep(MOVING_PAUSE)  # the run is continuing as new: the next one takes it
                     continue
-                reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
-                raise ActionFailed(action.value, reason) from None
+                if isinstance(cause, ApplicationError):
+                    raise ActionFailed.from_error(action.value, cause) from None
+                raise ActionFailed(action.value, str(cause)) from None
             except RPCError as exc:
                 if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
                     raise ActionFailed(

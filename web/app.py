@@ -68,6 +68,7 @@ from web.i18n import LANGUAGE_COOKIE, LANGUAGES, Translator, pick_language, tran
 from web.inbox import InboxFilter, load_inbox
 from web.metrics import MetricsMiddleware, WebMetrics, route_template
 from web.query import QueryRefused, check_query, page_number
+from web.refused_actions import moved_on_to, refused_action_text
 from web.sessions import ServerSessions, SessionStore, session_user
 from web.settings import RETRY_AFTER_SECONDS, WebSettings
 from web.throttle import SignInThrottle
@@ -137,15 +138,6 @@ def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return "/"
-
-
-STALE_REASON = re.compile(r"^\w+ is not allowed while the complaint is (\w+)$")
-
-
-def _moved_on(reason: str | None) -> str | None:
-    """The stage named by the workflow's "not allowed while ..." refusal: the page the agent saw was stale."""
-    found = STALE_REASON.match(reason or "")
-    return found.group(1) if found else None
 
 
 def _valid_complaint_id(value: str) -> bool:
@@ -461,7 +453,7 @@ class WebForm:
         state: ComplaintState,
         status: int = 200,
         failed: ActionForm | None = None,
-        refusal: str | None = None,
+        refusal: ActionFailed | None = None,
         timeline_page: int = 1,
     ) -> HTMLResponse:
         assert ctx.user is not None
@@ -500,8 +492,9 @@ class WebForm:
             specs=ACTION_FORMS,
             request_ids=request_ids,
             failed=failed,
-            refusal=refusal,
-            refusal_stage=_moved_on(refusal),
+            refusal=refusal.reason if refusal else None,
+            refusal_text=refused_action_text(refusal.code, refusal.params, ctx.tr) if refusal else None,
+            refusal_stage=moved_on_to(refusal.code, refusal.params) if refusal else None,
             unanswered=unanswered,
             workflow_url=self.settings.workflow_url(complaint_id),
         )
@@ -553,9 +546,11 @@ class WebForm:
                 door=Door.WEB,
             )
         except ActionFailed as exc:
-            log.info("action refused", complaint_id=state.complaint_id, action=action.value, reason=exc.reason)
+            log.info(
+                "action refused", complaint_id=state.complaint_id, action=action.value, code=exc.code, reason=exc.reason
+            )
             fresh = await self.records.get_snapshot(state.complaint_id) or state
-            return await self.complaint_page(ctx, fresh, 409, failed=submitted, refusal=exc.reason)
+            return await self.complaint_page(ctx, fresh, 409, failed=submitted, refusal=exc)
         log.info("action applied", complaint_id=state.complaint_id, action=action.value, actor=ctx.user.username)
         done = ctx.tr.gettext("Done: %(action)s.", action=ctx.tr.gettext(labels.ACTIONS[action]))
         if action is Action.MANAGER_APPROVAL:  # "done" would not say which way the manager decided

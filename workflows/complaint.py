@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         Transition,
         TransitionRecord,
     )
+    from domain.refusals import Refusal
     from workflows.visibility import current_details, search_attributes
 
 FIRST_RESPONSE_REMINDER = "first-response-reminder"
@@ -206,7 +207,7 @@ class ComplaintWorkflow:
                 try:
                     check_action(state, action, request)
                 except ActionRejected as exc:
-                    raise ApplicationError(str(exc), type="ActionRejected", non_retryable=True) from None
+                    raise ApplicationError(str(exc), exc.details(), type="ActionRejected", non_retryable=True) from None
 
         return handle, validate
 
@@ -229,7 +230,7 @@ class ComplaintWorkflow:
             try:
                 check_action(state, action, request)
             except ActionRejected as exc:
-                raise ApplicationError(str(exc), type="ActionRejected", non_retryable=True) from None
+                raise ApplicationError(str(exc), exc.details(), type="ActionRejected", non_retryable=True) from None
             now = workflow.now()
             new_cycle: CycleClocks | None = None
             if action is Action.REOPEN:
@@ -240,7 +241,9 @@ class ComplaintWorkflow:
                     try:
                         check_merge(state, request, await self._merge_primary(primary_id))
                     except ActionRejected as exc:
-                        raise ApplicationError(str(exc), type="ActionRejected", non_retryable=True) from None
+                        raise ApplicationError(
+                            str(exc), exc.details(), type="ActionRejected", non_retryable=True
+                        ) from None
                 await self._tell_primary(primary_id, request)
             transition = apply_action(state, action, request, now, new_cycle)
             refusal = await self._record(transition)
@@ -281,6 +284,7 @@ class ComplaintWorkflow:
         except Exception as exc:  # the primary does not exist or has ended
             raise ApplicationError(
                 f"merge_into: complaint {primary_id} cannot take the merge ({exc})",
+                {"code": Refusal.MERGE_NOT_OPEN.value, "params": {"action": "merge_into", "primary": primary_id}},
                 type="ActionRejected",
                 non_retryable=True,
             ) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from domain.lifecycle import (
     apply_action,
     apply_clock,
     check_action,
+    check_merge,
     is_repeat,
     next_clock,
     start_state,
@@ -29,11 +31,13 @@ from domain.models import (
     DocumentKind,
     EscalationLevel,
     Intake,
+    MergePrimary,
     Recipient,
     Role,
     Stage,
 )
 from domain.policy import POLICY
+from domain.refusals import Refusal
 
 CALENDAR = WorkingCalendar()
 RECEIVED = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Mon 2 Mar 2026, 08:00 local: due Mon 30 Mar
@@ -156,6 +160,109 @@ def test_resolve_on_first_contact_writes_resolution_record_not_receipt() -> None
 def test_refusals_say_why(action: Action, role: Role, data: dict[str, Any], reason: str) -> None:
     with pytest.raises(ActionRejected, match=reason):
         check_action(new_complaint(), action, req(role, **data))
+
+
+@pytest.mark.parametrize(
+    ("action", "role", "data", "code", "params"),
+    [
+        (
+            Action.MANAGER_APPROVAL,
+            Role.AGENT,
+            {"approved": True},
+            Refusal.ROLE_REQUIRED,
+            {"action": "manager_approval", "roles": ["manager"], "role": "agent"},
+        ),
+        (
+            Action.CUSTOMER_INFO_RECEIVED,
+            Role.AGENT,
+            {"summary": "s"},
+            Refusal.STAGE_NOT_ALLOWED,
+            {"action": "customer_info_received", "stage": "received"},
+        ),
+        (
+            Action.TRANSFER,
+            Role.AGENT,
+            {"to_department": "customer_care", "reason": "r"},
+            Refusal.ALREADY_WITH_DEPARTMENT,
+            {"action": "transfer", "department": "customer_care"},
+        ),
+        (
+            Action.REQUEST_INFO,
+            Role.AGENT,
+            {"message": "m"},
+            Refusal.FIELD_INVALID,
+            {"action": "request_info", "field": "missing", "problem": "missing"},
+        ),
+        (
+            Action.ADD_NOTE,
+            Role.AGENT,
+            {"text": "x" * 10_001},
+            Refusal.FIELD_INVALID,
+            {"action": "add_note", "field": "text", "problem": "string_too_long", "max_length": "5000"},
+        ),
+        (
+            Action.ACKNOWLEDGE,
+            Role.AGENT,
+            {"unexpected": 1},
+            Refusal.FIELD_INVALID,
+            {"action": "acknowledge", "field": "unexpected", "problem": "extra_forbidden"},
+        ),
+        (
+            Action.RESOLVE_ON_FIRST_CONTACT,
+            Role.AGENT,
+            {"resolution": "r", "customer_agreed": False},
+            Refusal.CUSTOMER_MUST_AGREE,
+            {"action": "resolve_on_first_contact"},
+        ),
+        (
+            Action.MERGE_INTO,
+            Role.AGENT,
+            {"primary_complaint_id": "c1"},
+            Refusal.MERGE_INTO_ITSELF,
+            {"action": "merge_into"},
+        ),
+    ],
+)
+def test_each_refusal_carries_its_code_and_params(
+    action: Action, role: Role, data: dict[str, Any], code: Refusal, params: dict[str, Any]
+) -> None:
+    """A door words the refusal from these, in its reader's language; they are JSON, as the workflow's details."""
+    with pytest.raises(ActionRejected) as refused:
+        check_action(new_complaint(), action, req(role, **data))
+    assert refused.value.code is code
+    assert refused.value.params == params
+    assert refused.value.details() == {"code": code.value, "params": params}
+    assert json.loads(json.dumps(refused.value.details())) == refused.value.details()
+
+
+@pytest.mark.parametrize(
+    ("primary", "role", "code"),
+    [
+        (None, Role.AGENT, Refusal.MERGE_NOT_OPEN),
+        (
+            MergePrimary(complaint_id="c9", stage=Stage.CLOSED, cycle=1, received_at=RECEIVED),
+            Role.AGENT,
+            Refusal.MERGE_NOT_OPEN,
+        ),
+        (
+            MergePrimary(complaint_id="c9", stage=Stage.ANALYSING, cycle=1, received_at=RECEIVED + timedelta(days=1)),
+            Role.AGENT,
+            Refusal.MERGE_NEEDS_MANAGER,
+        ),
+    ],
+)
+def test_merge_refusals_carry_their_code_and_the_primary(
+    primary: MergePrimary | None, role: Role, code: Refusal
+) -> None:
+    with pytest.raises(ActionRejected) as refused:
+        check_merge(new_complaint(), req(role, primary_complaint_id="c9"), primary)
+    assert refused.value.code is code
+    assert refused.value.params == {"action": "merge_into", "primary": "c9"}
+
+
+def test_a_manager_may_merge_an_earlier_complaint() -> None:
+    later = MergePrimary(complaint_id="c9", stage=Stage.ANALYSING, cycle=1, received_at=RECEIVED + timedelta(days=1))
+    check_merge(new_complaint(), req(Role.MANAGER, primary_complaint_id="c9"), later)
 
 
 def test_rejected_plan_needs_a_comment() -> None:

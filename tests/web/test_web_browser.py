@@ -172,7 +172,7 @@ async def test_a_complaint_from_intake_to_close_in_the_browser(
     await do(stale, "propose_plan", {"plan": "Một phương án khác"})
     await expect(stale.locator(".banner.error")).to_contain_text("Thao tác bị từ chối; không có gì thay đổi.")
     await expect(stale.locator(".banner.error")).to_contain_text(
-        "propose_plan is not allowed while the complaint is awaiting_approval"
+        "Không thể “Đề xuất phương án giải quyết” khi khiếu nại đang ở trạng thái “Chờ phê duyệt”."
     )
     await stage_is(stale, "Chờ phê duyệt")
     await stale.screenshot(path=str(ARTIFACTS / "rejection.png"), full_page=True)

@@ -280,7 +280,7 @@ async def test_a_double_submit_is_applied_once(signed_in: SignIn, pool: asyncpg.
     assert await kinds(pool, cid) == ["received", "add_note"]
 
 
-async def test_a_stale_action_is_409_with_the_workflows_reason(signed_in: SignIn, pool: asyncpg.Pool) -> None:
+async def test_a_stale_action_is_409_with_the_refusal_in_the_pages_words(signed_in: SignIn, pool: asyncpg.Pool) -> None:
     agent = await signed_in("agent")
     cid = await take_in(agent)
     stale_page = await agent.get(f"/complaints/{cid}")
@@ -291,12 +291,12 @@ async def test_a_stale_action_is_409_with_the_workflows_reason(signed_in: SignIn
     )
     assert stale.status_code == 409
     assert "Thao tác bị từ chối; không có gì thay đổi." in stale.text
-    assert "acknowledge is not allowed while the complaint is analysing" in stale.text
+    assert "Không thể “Xác nhận đã tiếp nhận” khi khiếu nại đang ở trạng thái “Đang phân tích”." in stale.text
     assert await kinds(pool, cid) == ["received", "acknowledge"]
 
     same_department = await act(agent, cid, "transfer", {"to_department": "customer_care", "reason": "nhầm"})
     assert same_department.status_code == 409
-    assert "already with customer_care" in same_department.text
+    assert "Khiếu nại đã thuộc bộ phận customer_care." in same_department.text
     assert await kinds(pool, cid) == ["received", "acknowledge"]
 
 

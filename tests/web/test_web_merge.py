@@ -34,7 +34,7 @@ async def test_a_merge_that_moves_deadlines_earlier_needs_a_manager(signed_in: S
 
     refused = await act(agent, duplicate, "merge_into", {"primary_case_number": before["case_number"]})
     assert refused.status_code == 409
-    assert "only a manager may do that" in refused.text
+    assert "chỉ quản lý mới được làm việc này" in refused.text  # worded from the refusal's code
     assert await snapshot(pool, primary) == before, "the primary's promised deadlines did not move"
     assert (await snapshot(pool, duplicate))["stage"] == "received"
 
