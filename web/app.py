@@ -8,7 +8,6 @@ when the workflow still refuses (a stale page, a plan already decided), its reas
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
