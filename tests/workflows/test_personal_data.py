@@ -170,10 +170,11 @@ async def test_memo_and_user_metadata_are_encrypted(complaints: ComplaintClient,
 
 
 class SealOnly(EncryptionCodec):
-    """Encrypts like a key holder; decodes nothing, so a test sees what travelled on the wire."""
+    """Encrypts like a key holder, but reads nothing back (every payload it receives reads as null: a failure's
+    encrypted attributes and details included), so a test sees the failure as it travelled on the wire."""
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return list(payloads)
+        return [Payload(metadata={"encoding": b"binary/null"}) for _ in payloads]
 
 
 async def test_a_refused_action_is_not_clear_text(
