@@ -330,18 +330,83 @@ class ComplaintsPayloadConverter(PydanticPayloadConverter):
         self.converters = {refused.encoding.encode(): refused, **self.converters}
 
 
+FAILURE_LIMIT = 4 * 1024
+"""Temporal keeps an activity's last failure only up to this size (`limit.mutableStateActivityFailureSize.error`);
+a larger one it swaps for a bare `ServerError` "failure exceeds size limit", and the operator loses the reason."""
+FAILURE_BUDGET = 3 * 1024
+"""What a failure may take before encryption: the codec's nonce, tag and key id must still fit under the limit."""
+MESSAGE_KEPT = 500
+STACK_KEPT = 1200
+ENCODED_MESSAGE = "Encoded failure"
+"""What the SDK leaves as the message of a failure whose message moved into the encoded attributes."""
+
+
+def shortened(text: str, kept: int) -> str:
+    """The start and the end of a long text, which name where a failure arose and what it was."""
+    if len(text) <= kept:
+        return text
+    head = kept // 3
+    tail = kept - head
+    return f"{text[:head]}\n… {len(text) - kept} characters left out …\n{text[-tail:]}"
+
+
+def failure_chain(failure: Failure) -> list[Failure]:
+    """The failure and its causes, outermost first."""
+    chain = [failure]
+    while chain[-1].HasField("cause"):
+        chain.append(chain[-1].cause)
+    return chain
+
+
+def still_encoded(failure: Failure) -> bool:
+    """A cause copied from a failure read earlier keeps its encoded attributes; encoding it again would lose them."""
+    return failure.HasField("encoded_attributes") and failure.message == ENCODED_MESSAGE and not failure.stack_trace
+
+
+def within_budget(failure: Failure) -> None:
+    """Shortens messages and stack traces, then leaves out the causes between the failure and its root cause,
+    until the failure fits `FAILURE_BUDGET`.
+
+    An outage fails record activities with asyncpg's deep connection stack and a chain of causes; over Temporal's
+    limit, the Web UI would show "failure exceeds size limit" instead of "the database system is shutting down"."""
+    for level in failure_chain(failure):
+        if not still_encoded(level):
+            level.message = shortened(level.message, MESSAGE_KEPT)
+            level.stack_trace = shortened(level.stack_trace, STACK_KEPT)
+    while failure.ByteSize() > FAILURE_BUDGET and failure.cause.HasField("cause"):
+        deeper = Failure()
+        deeper.CopyFrom(failure.cause.cause)
+        failure.cause.CopyFrom(deeper)
+    if failure.ByteSize() > FAILURE_BUDGET and failure.HasField("cause"):
+        failure.cause.stack_trace = ""
+    if failure.ByteSize() > FAILURE_BUDGET:
+        failure.stack_trace = shortened(failure.stack_trace, STACK_KEPT // 4)
+    if failure.ByteSize() > FAILURE_BUDGET:
+        failure.ClearField("cause")
+
+
 class ComplaintsFailureConverter(DefaultFailureConverter):
-    """Failure messages and stack traces go into the encrypted attributes, which can hold the customer's words;
-    only the refusal of an unencrypted payload stays readable, for the sender who has no key to read it with."""
+    """Failure messages and stack traces go into the encrypted attributes, which can hold the customer's words,
+    in a size Temporal keeps; only the refusal of an unencrypted payload stays readable, for the sender who has no
+    key to read it with."""
 
     def __init__(self) -> None:
-        super().__init__(encode_common_attributes=True)
+        super().__init__()
+        self._plain = DefaultFailureConverter()
+        """Converts the whole chain of causes first, so that the budget is spent on the chain, not level by level."""
 
     def to_failure(self, exception: BaseException, payload_converter: PayloadConverter, failure: Failure) -> None:
+        self._plain.to_failure(exception, payload_converter, failure)
+        within_budget(failure)
         if isinstance(exception, ApplicationError) and exception.type == UNENCRYPTED:
-            DefaultFailureConverter().to_failure(exception, payload_converter, failure)
             return
-        super().to_failure(exception, payload_converter, failure)
+        for level in failure_chain(failure):
+            if still_encoded(level):
+                continue
+            attributes = {"message": level.message, "stack_trace": level.stack_trace}
+            level.encoded_attributes.CopyFrom(payload_converter.to_payloads([attributes])[0])
+            level.message = ENCODED_MESSAGE
+            level.stack_trace = ""
 
 
 def complaints_data_converter(

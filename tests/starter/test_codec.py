@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import stat
+import traceback
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 from starter.codec import (
     DEV_KEY_FILE,
     ENCODING,
+    FAILURE_LIMIT,
     KEY_ID,
     REFUSED_ENCODING,
     UNENCRYPTED,
@@ -130,6 +132,78 @@ async def test_failure_messages_and_stack_traces_are_sealed() -> None:
     assert failure.encoded_attributes.metadata["encoding"] == ENCODING
     decoded = await converter.decode_failure(failure)
     assert isinstance(decoded, ApplicationError) and decoded.message == f"cannot reach {SECRET}"
+
+
+async def test_causes_are_sealed_and_a_failure_read_back_seals_the_same_again() -> None:
+    converter = complaints_data_converter(KeyRing([KEY_A]))
+    try:
+        try:
+            raise OSError(f"socket of {SECRET}")
+        except OSError as cause:
+            raise RuntimeError("record not written") from cause
+    except RuntimeError as exc:
+        failure = Failure()
+        await converter.encode_failure(exc, failure)
+    assert SECRET.encode() not in failure.SerializeToString()
+    assert failure.cause.message == "Encoded failure" and failure.cause.HasField("encoded_attributes")
+    decoded = await converter.decode_failure(failure)
+    assert isinstance(decoded.__cause__, ApplicationError) and decoded.__cause__.message == f"socket of {SECRET}"
+
+    again = Failure()  # a workflow that fails with the error it read keeps both messages
+    await converter.encode_failure(decoded, again)
+    assert SECRET.encode() not in again.SerializeToString()
+    read_again = await converter.decode_failure(again)
+    assert read_again.message == "record not written"
+    assert isinstance(read_again.__cause__, ApplicationError) and read_again.__cause__.message == f"socket of {SECRET}"
+
+
+def nested(depth: int, path: str = "/run/postgresql/" * 200) -> None:
+    if depth == 0:
+        raise FileNotFoundError(2, "No such file or directory", path)
+    nested(depth - 1, path)
+
+
+def chained(levels: int) -> None:
+    try:
+        if levels == 0:
+            nested(80)
+        chained(levels - 1)
+    except OSError as exc:
+        raise ConnectionError(f"level {levels}: the database system is shutting down " + "é" * 2000) from exc
+
+
+async def test_an_outage_failure_fits_what_temporal_keeps_and_still_names_its_root_cause() -> None:
+    """Over 4 KiB, Temporal keeps an activity's last failure as "failure exceeds size limit": the reason is lost."""
+    converter = complaints_data_converter(KeyRing([KEY_A]))
+    try:
+        chained(6)
+    except ConnectionError as exc:
+        failure = Failure()
+        await converter.encode_failure(exc, failure)
+    assert failure.ByteSize() < FAILURE_LIMIT
+    decoded = await converter.decode_failure(failure)
+    assert isinstance(decoded, ApplicationError) and decoded.type == "ConnectionError"
+    assert decoded.message.startswith("level 6: the database system is shutting down")
+    assert "characters left out" in decoded.message
+    root = decoded.__cause__
+    while root is not None and root.__cause__ is not None:
+        root = root.__cause__
+    assert isinstance(root, ApplicationError) and root.type == "FileNotFoundError"
+    assert "No such file or directory" in root.message
+
+
+async def test_a_failure_within_the_budget_is_kept_whole() -> None:
+    converter = complaints_data_converter(KeyRing([KEY_A]))
+    try:
+        nested(5, "/run/postgresql/.s.PGSQL.5432")
+    except FileNotFoundError as exc:
+        failure = Failure()
+        await converter.encode_failure(exc, failure)
+        stack = "\n".join(traceback.format_tb(exc.__traceback__))
+    decoded = await converter.decode_failure(failure)
+    assert isinstance(decoded, ApplicationError) and decoded.failure is not None
+    assert decoded.message == "[Errno 2] No such file or directory: '/run/postgresql/.s.PGSQL.5432'"
+    assert decoded.failure.stack_trace == stack
 
 
 def test_keys_from_the_environment_form() -> None:
