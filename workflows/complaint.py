@@ -7,8 +7,9 @@ decided by `domain.lifecycle`; the Postgres record, documents and outbox are wri
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -68,6 +69,8 @@ Each marker comes with an upsert of `TemporalChangeVersion` (a history event and
 so a new complaint pays for one instead of one per change; runs started earlier replay their own markers. The next
 change gets its own id, and a new umbrella id that covers it and this one."""
 
+T = TypeVar("T")
+
 MOVING = "ComplaintMoving"
 """Error type of an update refused while the run hands over to a fresh one; `ComplaintClient` sends it again."""
 
@@ -123,8 +126,8 @@ class ComplaintWorkflow:
     async def _receive(self, start: ComplaintInput) -> None:
         """Register the complaint: case number, deadlines, receipt form; one activity, one transaction."""
         started_at = workflow.info().start_time
-        try:
-            transition = await workflow.execute_activity_method(
+        transition = await _unless_refused(
+            workflow.execute_activity_method(
                 ComplaintRecords.register_complaint,
                 RegisterComplaint(
                     complaint_id=start.complaint_id,
@@ -136,11 +139,9 @@ class ComplaintWorkflow:
                 start_to_close_timeout=RECORD_TIMEOUT,
                 retry_policy=RECORD_RETRY,
             )
-        except ActivityError as exc:
-            refusal = _record_refusal(exc)
-            if refusal is None:
-                raise
-            raise refusal from None  # no case number can be given: the start fails, and may be sent again fixed
+        )
+        if isinstance(transition, ApplicationError):
+            raise transition  # no case number can be given: the start fails, and may be sent again fixed
         self._show(transition.state)
         settled = start.intake.settled_on_the_spot
         if settled is not None and transition.state.stage is Stage.RECEIVED:
@@ -335,8 +336,8 @@ class ComplaintWorkflow:
 
         The activity gets the state without its history: the event it appends is the transition's own. A write the
         record refused for good is returned, the state not taken; the caller decides what that means."""
-        try:
-            await workflow.execute_activity_method(
+        refusal = await _unless_refused(
+            workflow.execute_activity_method(
                 ComplaintRecords.record_transition,
                 TransitionRecord(
                     workflow_id=workflow.info().workflow_id,
@@ -345,10 +346,8 @@ class ComplaintWorkflow:
                 start_to_close_timeout=RECORD_TIMEOUT,
                 retry_policy=RECORD_RETRY,
             )
-        except ActivityError as exc:
-            refusal = _record_refusal(exc)
-            if refusal is None:
-                raise
+        )
+        if isinstance(refusal, ApplicationError):
             return refusal
         self._show(transition.state)
         return None
@@ -387,7 +386,13 @@ class ComplaintWorkflow:
         return self._archived or is_final(self._current())
 
 
-def _record_refusal(exc: ActivityError) -> ApplicationError | None:
-    """The record activity's refusal of a write that retrying cannot fix, or None for any other failure."""
-    cause = exc.cause
-    return cause if isinstance(cause, ApplicationError) and cause.type == RECORD_REFUSED else None
+async def _unless_refused(write: Awaitable[T]) -> T | ApplicationError:
+    """A record activity's result, or the record's refusal of a write that retrying cannot fix (any other failure
+    is raised): the one place the workflow tells the two apart."""
+    try:
+        return await write
+    except ActivityError as exc:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError) and cause.type == RECORD_REFUSED:
+            return cause
+        raise

@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from temporalio.testing import WorkflowEnvironment
 from web_support import PASSWORD, TEMPORAL_UI, SignIn, sign_in
 
+from activities.database import create_pool
 from activities.records import ComplaintRecords
 from domain.calendar import WorkingCalendar
 from starter.client import ComplaintClient
@@ -97,3 +98,13 @@ async def signed_in(app: Starlette, staff: dict[str, str]) -> AsyncIterator[Sign
     yield open_as
     for client in clients:
         await client.aclose()
+
+
+@pytest.fixture(scope="module")
+async def dead_pool() -> AsyncIterator[asyncpg.Pool]:
+    """A pool whose server is gone: no connection yet, and every attempt finds no socket."""
+    pool = await create_pool("postgresql://postgres@/postgres?host=/nonexistent-postgres-dir", min_size=0)
+    try:
+        yield pool
+    finally:
+        await pool.close()

@@ -19,7 +19,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 from web_support import SignIn, sign_in, take_in
 
-from activities.database import create_pool
 from activities.records import ComplaintRecords
 from domain.calendar import WorkingCalendar
 from starter.client import ComplaintClient
@@ -71,15 +70,6 @@ async def browser(failing_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=failing_app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-async def dead_pool() -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool("postgresql://postgres@/postgres?host=/nonexistent-postgres-dir", min_size=0)
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 async def test_every_error_page_carries_the_security_headers(

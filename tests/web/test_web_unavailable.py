@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from web_support import SignIn, csrf_of, intake_form, take_in
 
 import web.app
-from activities.database import create_pool, database_unavailable
+from activities.database import database_unavailable
 from activities.records import ComplaintRecords
 from domain.calendar import WorkingCalendar
 from starter.client import ComplaintClient
@@ -33,16 +33,6 @@ pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
 TOKEN = "codec-token-for-outage-tests-0123"
 UNAVAILABLE_VI = "Tạm thời không truy cập được hồ sơ"
 UNAVAILABLE_EN = "Records temporarily unavailable"
-
-
-@pytest.fixture(scope="module")
-async def dead_pool() -> AsyncIterator[asyncpg.Pool]:
-    """A pool whose server is gone: no connection yet, and every attempt finds no socket."""
-    pool = await create_pool("postgresql://postgres@/postgres?host=/nonexistent-postgres-dir", min_size=0)
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 @pytest.fixture(scope="module")
