@@ -2,10 +2,9 @@
 
 The first line is the code: log lines carry complaint ids, case numbers, kinds and counts, never the customer.
 The second is `redact_personal_data`, a structlog processor that replaces the values of known personal-data
-fields (at any depth, also inside pydantic models; an `address` that is a server's `host:port` is kept) and
-masks anything shaped like an e-mail address or a phone number in the remaining text. Standard-library records
-(temporalio's, asyncpg's, the Temporal core's when forwarded) are rendered through the same processors, so they
-are redacted too.
+fields (at any depth, also inside pydantic models) and masks anything shaped like an e-mail address or a phone
+number in the remaining text. Standard-library records (temporalio's, asyncpg's, the Temporal core's when
+forwarded) are rendered through the same processors, so they are redacted too.
 """
 
 from __future__ import annotations
@@ -48,9 +47,6 @@ PERSONAL_FIELDS = frozenset(
 )
 """Keys whose values are the customer, or may hold the customer's or an agent's words about them."""
 
-_SERVICE_ADDRESS = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\]):\d{1,5}")
-"""A server's `host:port` (`127.0.0.1:7233`, `temporal:7233`, `[::1]:5432`): where a process listens or connects."""
-
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"(?<![\w+])(?:\+84|84|0)(?:[ .-]?\d){8,10}(?!\w)")
 _MAX_DEPTH = 8
@@ -62,18 +58,6 @@ def scrub_text(text: str) -> str:
     return _PHONE.sub(REDACTED, _EMAIL.sub(REDACTED, text))
 
 
-def _personal(key: object, value: Any) -> bool:
-    """Whether the value under `key` is withheld whole.
-
-    `address` names a customer's postal address, but also the `host:port` a server listens on (the dev stack's
-    "temporal dev server ready" line): an operator needs that one, and it names no person. A bare host (a
-    signing-in agent's IP) is still withheld: without a port it is a person's machine, not a service."""
-    name = str(key).lower()
-    if name not in PERSONAL_FIELDS:
-        return False
-    return not (name == "address" and isinstance(value, str) and _SERVICE_ADDRESS.fullmatch(value) is not None)
-
-
 def _redacted(value: Any, depth: int = 0) -> Any:
     if depth > _MAX_DEPTH:
         return REDACTED
@@ -82,7 +66,10 @@ def _redacted(value: Any, depth: int = 0) -> Any:
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json")
     if isinstance(value, Mapping):
-        return {key: REDACTED if _personal(key, item) else _redacted(item, depth + 1) for key, item in value.items()}
+        return {
+            key: REDACTED if str(key).lower() in PERSONAL_FIELDS else _redacted(item, depth + 1)
+            for key, item in value.items()
+        }
     if isinstance(value, list | tuple | set | frozenset):
         return [_redacted(item, depth + 1) for item in value]
     return value
@@ -95,7 +82,7 @@ def redact_personal_data(logger: WrappedLogger, method_name: str, event_dict: Ev
     for key, value in list(event_dict.items()):
         if key.startswith("_") and key not in _STRUCTLOG_KEYS:
             continue  # structlog's own bookkeeping (`_record`, `_from_structlog`)
-        if _personal(key, value):
+        if key.lower() in PERSONAL_FIELDS:
             event_dict[key] = REDACTED
         else:
             event_dict[key] = _redacted(value)

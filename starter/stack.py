@@ -262,7 +262,7 @@ async def temporal_dev_server(
         await _wait_until_serving(proc, host, port, log_file)
         log.info(
             "temporal dev server ready",
-            address=f"{host}:{port}",
+            server=f"{host}:{port}",  # not `address`: that key is a customer's, always withheld
             ui_port=ui_port,
             pid=proc.pid,
             seconds=round(time.monotonic() - started, 2),

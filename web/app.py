@@ -356,7 +356,7 @@ class WebForm:
             log.warning(
                 "sign-in throttled",
                 account=await self.audit_name(account),
-                address=address,
+                client_address=address,
                 retry_in_minutes=throttled.minutes,
             )
             message = ctx.tr.ngettext(
@@ -370,7 +370,7 @@ class WebForm:
         user = await authenticate(self.pool, username, password) if username and password else None
         if user is None:
             await self.throttle.failed(account, address)
-            log.info("sign-in refused", account=await self.audit_name(account), address=address)
+            log.info("sign-in refused", account=await self.audit_name(account), client_address=address)
             return self.render(
                 ctx,
                 "login.html",
@@ -381,7 +381,7 @@ class WebForm:
             )
         await self.throttle.succeeded(account)
         await self.sessions.sign_in(request, user.username)
-        log.info("signed in", username=user.username, role=user.role.value, address=address)
+        log.info("signed in", username=user.username, role=user.role.value, client_address=address)
         return RedirectResponse(target, 303)
 
     async def audit_name(self, account: str) -> str:

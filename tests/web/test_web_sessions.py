@@ -267,7 +267,7 @@ async def test_eighty_wrong_passwords_are_throttled_everywhere_and_logged_withou
     audit = [entry for entry in logs if entry["event"] in ("sign-in refused", "sign-in throttled")]
     assert len(audit) == 81
     assert {entry["account"] for entry in audit} == {"admin"}
-    assert {entry["address"] for entry in audit} == {"203.0.113.7"}
+    assert {entry["client_address"] for entry in audit} == {"203.0.113.7"}
     for entry in logs:
         flat = repr(entry)
         assert "guess-number" not in flat and PASSWORD not in flat, entry
