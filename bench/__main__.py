@@ -34,13 +34,14 @@ from bench.cpu import CpuMeter, postmaster_pid
 from bench.floor import floor_worker
 from bench.report import Figure, quantile, render
 from bench.sampler import Sampler
+from complaints.postgres_server import POSTGRES_DIR, embedded_postgres
+from complaints.temporal_server import TEMPORAL_PID, free_port, temporal_dev_server
 from domain.calendar import WorkingCalendar
 from starter.client import ComplaintClient
 from starter.codec import EncryptionKey, KeyRing
 from starter.connection import connect_temporal
 from starter.logs import configure_logging
 from starter.settings import Settings
-from starter.stack import POSTGRES_DIR, TEMPORAL_PID, embedded_postgres, free_port, temporal_dev_server
 from worker import build_worker
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from bench.cpu import CpuMeter, cpu_seconds
 from bench.throughput import bench_id, intake
+from complaints.temporal_server import free_port
 from starter.client import ComplaintClient
 from starter.codec import KeyRing
-from starter.stack import free_port
 
 COMPLAINTS_COMMAND = Path(sys.executable).parent / "complaints"
 START_CONCURRENCY = int(os.environ.get("BENCH_START_CONCURRENCY", "64"))

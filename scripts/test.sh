@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run every check: lint, types, and the tests (they start their own Temporal servers and PostgreSQL).
+# Run every check: lint, types, the layer contract (import-linter), and the tests (they start their own Temporal
+# servers and PostgreSQL).
 # Browser tests drive Debian's Chromium; it is installed here when missing (nothing is downloaded by the tests).
 source "$(dirname "$0")/bootstrap.sh"
 if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
@@ -9,4 +10,5 @@ fi
 ruff check .
 ruff format --check .
 mypy
+lint-imports --no-cache
 pytest -q -p no:cacheprovider "$@"

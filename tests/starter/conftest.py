@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from samples import COMPLAINTS, clean_env
 
+from complaints.temporal_server import free_port, temporal_dev_server
 from starter.codec import EncryptionKey, KeyRing
-from starter.stack import free_port, temporal_dev_server
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,11 @@ import pytest
 from cli_support import complaints
 from samples import clean_env, make_intake
 
+from complaints.cli import run
+from complaints.command import EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE
+from complaints.temporal_server import free_port
 from domain.models import ACTION_DATA, Intake
-from starter.cli import EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE, run
 from starter.codec import EncryptionKey, KeyRing
-from starter.stack import free_port
 
 KEYS = KeyRing([EncryptionKey.generate("cli-test")]).to_spec()
 

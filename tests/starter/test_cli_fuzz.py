@@ -21,9 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from samples import COMPLAINTS, clean_env, make_intake
 
-from starter.cli import EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE, run
+from complaints.cli import run
+from complaints.command import EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE
+from complaints.temporal_server import free_port
 from starter.codec import EncryptionKey, KeyRing
-from starter.stack import free_port
 
 KEYS = KeyRing([EncryptionKey.generate("cli-fuzz")]).to_spec()
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

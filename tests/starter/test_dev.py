@@ -17,8 +17,9 @@ from cli_support import complaints
 from dev_process import DevProcess, kill_leftovers, processes_using
 from samples import clean_env, make_intake
 
+from complaints.data_dir import STACK_FILE
+from complaints.temporal_server import free_port
 from starter.codec import DEV_KEY_FILE
-from starter.stack import STACK_FILE, free_port
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
 

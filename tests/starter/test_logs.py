@@ -101,7 +101,9 @@ def test_a_servers_address_is_logged_under_server_and_any_address_is_withheld(re
     `address` is a customer's field, withheld whole whatever it holds, a bare IP or a host and port alike."""
     out = io.StringIO()
     configure_logging(out, json=True)
-    structlog.get_logger("starter.stack").info("temporal dev server ready", server="127.0.0.1:7233", ui_port=8233)
+    structlog.get_logger("complaints.temporal_server").info(
+        "temporal dev server ready", server="127.0.0.1:7233", ui_port=8233
+    )
     structlog.get_logger("web.app").info("signed in", username="lan", address="203.0.113.7:5000")
     ready, signed_in = (json.loads(line) for line in out.getvalue().splitlines())
     assert ready["server"] == "127.0.0.1:7233" and ready["ui_port"] == 8233

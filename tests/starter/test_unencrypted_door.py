@@ -13,7 +13,7 @@ import pytest
 from cli_support import complaints
 from samples import make_intake
 
-from starter.stack import temporal_binary
+from complaints.temporal_server import temporal_binary
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres, pytest.mark.usefixtures("worker")]
 

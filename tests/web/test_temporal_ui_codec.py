@@ -23,7 +23,7 @@ from dev_process import DevProcess, kill_leftovers
 from samples import COMPLAINTS, clean_env
 from web_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
-from starter.stack import free_port
+from complaints.temporal_server import free_port
 
 CUSTOMER = "Nguyễn Văn An"
 PHONE = "0912 345 678"

@@ -14,8 +14,8 @@ from samples import make_intake
 from starlette.applications import Starlette
 from web_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PASSWORD
 
+from complaints.temporal_server import free_port
 from starter.client import ComplaintClient
-from starter.stack import free_port
 from web.server import serve
 
 pytestmark = [

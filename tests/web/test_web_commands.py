@@ -12,7 +12,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from starter.stack import free_port
+from complaints.temporal_server import free_port
 from web.commands import create_user, run_web
 from web.settings import WebSettings
 from web.users import DEV_PASSWORD, UserError

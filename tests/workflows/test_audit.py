@@ -13,8 +13,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from workflow_support import TEST_KEY_RING, eventually
 
+from complaints.cli import run
 from domain.models import Action, ActionRequest, Door, EscalationLevel, Role, Stage
-from starter.cli import run
 from starter.client import ComplaintClient
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]

@@ -23,11 +23,11 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from workflow_support import TEST_DATA_CONVERTER, assert_record_matches
 
 from activities.records import ComplaintRecords
+from complaints.temporal_server import free_port, temporal_dev_server
 from domain.models import Action, ComplaintInput, ComplaintState, Role, Stage
 from domain.policy import POLICY
 from starter.client import ComplaintClient
 from starter.settings import Settings
-from starter.stack import free_port, temporal_dev_server
 from worker import build_worker
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]

@@ -16,11 +16,11 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from workflow_support import PERSONAL, TEST_DATA_CONVERTER, StumblingRecords
 
+from complaints.temporal_server import free_port
 from domain.calendar import WorkingCalendar
 from domain.models import Action, ActionRequest, EscalationLevel, Role, Stage
 from starter.client import ComplaintClient
 from starter.settings import Settings
-from starter.stack import free_port
 from worker import MetricsAddressError, build_worker, metrics_runtime
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
