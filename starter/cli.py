@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from temporalio.client import Client
     from temporalio.runtime import Runtime
 
-    from activities.records import ComplaintRecords
+    from activities.queries import ComplaintQueries
     from starter.client import ComplaintClient
 
 T = TypeVar("T")
@@ -456,15 +456,14 @@ def _postgres_unreachable(exc: BaseException) -> str:
 
 
 @contextlib.asynccontextmanager
-async def _records(args: argparse.Namespace) -> AsyncIterator[ComplaintRecords]:
+async def _records(args: argparse.Namespace) -> AsyncIterator[ComplaintQueries]:
     """The records on PostgreSQL for one read, with its failures as the command's exit statuses (3: unreachable)."""
     import asyncpg
 
     from activities.database import create_pool, database_unavailable
-    from activities.records import ComplaintRecords
+    from activities.queries import ComplaintQueries
 
     dsn = _database_url(args)
-    calendar = _calendar()
     try:
         pool = await create_pool(dsn, min_size=1, max_size=1, connect_timeout=POSTGRES_CONNECT_TIMEOUT)
     except (OSError, asyncpg.PostgresError) as exc:
@@ -472,7 +471,7 @@ async def _records(args: argparse.Namespace) -> AsyncIterator[ComplaintRecords]:
     except (ValueError, OverflowError) as exc:  # a URL asyncpg cannot use (scheme, port, sslmode); never echoed
         raise Failure(f"configuration: the database URL: {exc}") from None
     try:
-        yield ComplaintRecords(pool, calendar)
+        yield ComplaintQueries(pool)
     except asyncpg.UndefinedTableError:
         raise Failure("the database has no complaints schema yet: start a worker once (it migrates)") from None
     except Exception as exc:  # the server went away between connecting and answering

@@ -34,7 +34,7 @@ from temporalio.converter import PayloadCodec
 from temporalio.service import RPCError
 
 from activities.database import UNAVAILABLE_ERRORS, database_unavailable
-from activities.records import ComplaintRecords
+from activities.queries import ComplaintQueries
 from domain.lifecycle import RULES
 from domain.models import (
     CASE_NUMBER_PATTERN,
@@ -240,13 +240,11 @@ def _environment(language: str) -> Environment:
 
 
 class WebForm:
-    """The routes, holding what they need: the client SDK, the records, the pool and the settings."""
+    """The routes, holding what they need: the client SDK, the record's queries, the pool and the settings."""
 
-    def __init__(
-        self, complaints: ComplaintClient, records: ComplaintRecords, pool: asyncpg.Pool, settings: WebSettings
-    ) -> None:
+    def __init__(self, complaints: ComplaintClient, pool: asyncpg.Pool, settings: WebSettings) -> None:
         self.complaints = complaints
-        self.records = records
+        self.queries = ComplaintQueries(pool)
         self.pool = pool
         self.settings = settings
         self.environments = {language: _environment(language) for language in LANGUAGES}
@@ -327,7 +325,7 @@ class WebForm:
         return response
 
     async def snapshot(self, ctx: Context, complaint_id: str) -> ComplaintState:
-        state = await self.records.get_snapshot(complaint_id) if _valid_complaint_id(complaint_id) else None
+        state = await self.queries.get_snapshot(complaint_id) if _valid_complaint_id(complaint_id) else None
         if state is None:
             raise HTTPException(404, ctx.tr.gettext("No complaint with this id."))
         return state
@@ -403,10 +401,10 @@ class WebForm:
         ctx = await self.signed_in(request)
         inbox = InboxFilter.from_query(request.query_params)
         if CASE_NUMBER_PATTERN.fullmatch(inbox.q.upper()):  # an agent types `kn-...` as often as `KN-...`
-            found = await self.records.find_by_case_number(inbox.q)
+            found = await self.queries.find_by_case_number(inbox.q)
             if found is not None:
                 return RedirectResponse(f"/complaints/{quote(found)}", 303)
-        page = await load_inbox(self.pool, inbox, self.settings.page_size)
+        page = await load_inbox(self.queries, inbox, self.settings.page_size)
 
         def page_url(number: int) -> str:
             return "/?" + urlencode(inbox.query_params(page=number))
@@ -458,7 +456,7 @@ class WebForm:
         assert ctx.user is not None
         complaint_id = state.complaint_id
         page_path = f"/complaints/{quote(complaint_id)}"
-        timeline = await self.records.timeline_page(complaint_id, timeline_page, TIMELINE_PAGE_SIZE)
+        timeline = await self.queries.timeline_page(complaint_id, timeline_page, TIMELINE_PAGE_SIZE)
         if timeline_page > timeline.pages:
             raise HTTPException(404, ctx.tr.gettext("The timeline has no page %(page)s.", page=timeline_page))
         unanswered = False
@@ -486,7 +484,7 @@ class WebForm:
             complaint=state,
             timeline=timeline,
             timeline_url=lambda number: page_path + (f"?page={number}" if number > 1 else "") + "#timeline",
-            documents=await self.records.documents(complaint_id),
+            documents=await self.queries.documents(complaint_id),
             forms=forms,
             specs=ACTION_FORMS,
             request_ids=request_ids,
@@ -527,7 +525,7 @@ class WebForm:
         submitted = read_action(action, form, ctx.tr)
         submitted.request_id = request_id
         if action is Action.MERGE_INTO and not submitted.errors:
-            primary = await self.records.find_by_case_number(str(submitted.data.get("primary_case_number", "")))
+            primary = await self.queries.find_by_case_number(str(submitted.data.get("primary_case_number", "")))
             if primary is None:
                 submitted.errors["primary_case_number"] = ctx.tr.gettext("No complaint with this case number.")
             else:
@@ -548,7 +546,7 @@ class WebForm:
             log.info(
                 "action refused", complaint_id=state.complaint_id, action=action.value, code=exc.code, reason=exc.reason
             )
-            fresh = await self.records.get_snapshot(state.complaint_id) or state
+            fresh = await self.queries.get_snapshot(state.complaint_id) or state
             return await self.complaint_page(ctx, fresh, 409, failed=submitted, refusal=exc)
         log.info("action applied", complaint_id=state.complaint_id, action=action.value, actor=ctx.user.username)
         done = ctx.tr.gettext("Done: %(action)s.", action=ctx.tr.gettext(labels.ACTIONS[action]))
@@ -562,7 +560,7 @@ class WebForm:
         complaint_id = request.path_params["complaint_id"]
         await self.snapshot(ctx, complaint_id)
         kind, cycle = request.path_params["kind"], request.path_params["cycle"]
-        for document in await self.records.documents(complaint_id):
+        for document in await self.queries.documents(complaint_id):
             if document["kind"] == kind and document["cycle"] == cycle:
                 return HTMLResponse(str(document["body"]))
         raise HTTPException(404, ctx.tr.gettext("No such document."))
@@ -640,7 +638,7 @@ class WebForm:
         """The record writes PostgreSQL refused for good (`ComplaintRecords.refused`), newest first, for an admin
         to look into: event kinds and error names only, since the refused data may be what a customer wrote."""
         ctx = await self.admin(request, labels.N_("Only an administrator may see the refused record writes."))
-        return self.render(ctx, "refusals.html", refusals=await self.records.record_refusals(REFUSALS_SHOWN))
+        return self.render(ctx, "refusals.html", refusals=await self.queries.record_refusals(REFUSALS_SHOWN))
 
     # ---- errors ----
 
@@ -742,7 +740,6 @@ class WebForm:
 
 def create_app(
     complaints: ComplaintClient,
-    records: ComplaintRecords,
     pool: asyncpg.Pool,
     settings: WebSettings,
     codec: PayloadCodec | None = None,
@@ -754,7 +751,7 @@ def create_app(
     counts and latencies (see `web.metrics`) for the holder of `COMPLAINTS_METRICS_TOKEN`. Only the hosts in
     `COMPLAINTS_ALLOWED_HOSTS` are answered.
     """
-    web = WebForm(complaints, records, pool, settings)
+    web = WebForm(complaints, pool, settings)
     codec_endpoint = CodecEndpoint(codec, pool, settings)
     metrics = WebMetrics(settings.metrics_token)
     handler: Callable[[Request, Exception], Awaitable[Response]] = web.http_error

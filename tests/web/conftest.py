@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from web_support import PASSWORD, TEMPORAL_UI, SignIn, sign_in
 
 from activities.database import create_pool
+from activities.queries import ComplaintQueries
 from activities.records import ComplaintRecords
 from domain.calendar import WorkingCalendar
 from starter.client import ComplaintClient
@@ -46,6 +47,11 @@ async def records(pool: asyncpg.Pool) -> ComplaintRecords:
 
 
 @pytest.fixture(scope="module")
+def queries(pool: asyncpg.Pool) -> ComplaintQueries:
+    return ComplaintQueries(pool)
+
+
+@pytest.fixture(scope="module")
 async def complaints(time_env: WorkflowEnvironment, records: ComplaintRecords) -> AsyncIterator[ComplaintClient]:
     settings = Settings(task_queue=f"web-{uuid.uuid4().hex[:8]}")
     async with build_worker(time_env.client, records, settings):
@@ -69,12 +75,11 @@ def web_settings(tmp_path_factory: pytest.TempPathFactory) -> WebSettings:
 @pytest.fixture(scope="module")
 async def app(
     complaints: ComplaintClient,
-    records: ComplaintRecords,
     pool: asyncpg.Pool,
     web_settings: WebSettings,
     staff: dict[str, str],
 ) -> Starlette:
-    return create_app(complaints, records, pool, web_settings)
+    return create_app(complaints, pool, web_settings)
 
 
 @pytest.fixture

@@ -22,8 +22,6 @@ from web_support import SignIn, csrf_of, intake_form, take_in
 
 import web.app
 from activities.database import database_unavailable
-from activities.records import ComplaintRecords
-from domain.calendar import WorkingCalendar
 from starter.client import ComplaintClient
 from web.app import create_app
 from web.settings import RETRY_AFTER_SECONDS, WebSettings
@@ -43,7 +41,7 @@ async def dead_app(
     valid here) and the codec with a bearer token."""
     settings = web_settings.model_copy(update={"codec_token": SecretStr(TOKEN), "metrics_token": SecretStr(TOKEN)})
     codec = time_env.client.data_converter.payload_codec
-    return create_app(complaints, ComplaintRecords(dead_pool, WorkingCalendar()), dead_pool, settings, codec)
+    return create_app(complaints, dead_pool, settings, codec)
 
 
 @pytest.fixture
