@@ -17,7 +17,7 @@ from activities.database import create_pool
 from activities.migrations import migrate
 from starter.client import ComplaintClient
 from starter.settings import Settings, load_settings
-from web.app import create_app
+from web.app import build_web_app
 from web.server import serve
 from web.settings import WebSettings
 from web.users import DEV_PASSWORD, User, add_user, ensure_dev_accounts
@@ -70,7 +70,7 @@ async def run_web(
                 )
         codec = codec or client.data_converter.payload_codec
         complaints = ComplaintClient(client, settings.task_queue, receipt_window=settings.receipt_window)
-        app = create_app(complaints, pool, web_settings, codec)
+        app = build_web_app(complaints, pool, web_settings, codec)
         await serve(app, host, port, stop, ready=ready)
 
 

@@ -22,7 +22,7 @@ from starter.client import ComplaintClient
 from starter.codec import EncryptionKey, KeyRing, complaints_data_converter
 from starter.connection import register_search_attributes
 from starter.settings import Settings
-from web.app import create_app
+from web.app import build_web_app
 from web.settings import WebSettings
 from web.users import add_user
 from worker import build_worker
@@ -79,7 +79,7 @@ async def app(
     web_settings: WebSettings,
     staff: dict[str, str],
 ) -> Starlette:
-    return create_app(complaints, pool, web_settings)
+    return build_web_app(complaints, pool, web_settings)
 
 
 @pytest.fixture

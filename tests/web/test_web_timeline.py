@@ -10,7 +10,7 @@ import pytest
 from web_support import SignIn, act, take_in
 
 from activities.queries import ComplaintQueries
-from web.app import TIMELINE_PAGE_SIZE
+from web.routes.complaints import TIMELINE_PAGE_SIZE
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
 
