@@ -213,7 +213,6 @@ async def latency_figure(stack: Stack, sizes: Sizes) -> list[Figure]:
     async with workers(stack):
         samples = await latency.measure(
             stack.complaints,
-            stack.records,
             stack.pool,
             FLOOR_QUEUE,
             stack.work / "web",

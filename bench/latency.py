@@ -17,13 +17,12 @@ import asyncpg
 import httpx
 from temporalio.client import WorkflowHandle
 
-from activities.records import ComplaintRecords
 from bench.floor import BareWorkflow
 from bench.report import quantile
 from bench.throughput import bench_id, intake
 from domain.models import Action, Role
 from starter.client import ComplaintClient
-from web.app import create_app
+from web.app import build_web_app
 from web.settings import WebSettings
 from web.users import add_user
 
@@ -131,7 +130,6 @@ def _summary(samples: Samples) -> str:
 
 async def measure(
     complaints: ComplaintClient,
-    records: ComplaintRecords,
     pool: asyncpg.Pool,
     floor_queue: str,
     data_dir: Path,
@@ -140,7 +138,7 @@ async def measure(
 ) -> list[Samples]:
     """Per round: fresh complaints and bare workflows, then `samples` calls of each kind, interleaved."""
     await add_user(pool, USERNAME, PASSWORD, "agent")
-    app = create_app(complaints, records, pool, WebSettings(data_dir=data_dir))
+    app = build_web_app(complaints, pool, WebSettings(data_dir=data_dir))
     browser = await signed_in_browser(app)
     results: list[Samples] = []
     try:

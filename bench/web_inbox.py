@@ -30,10 +30,8 @@ from web_support import seed_complaints  # noqa: E402
 
 from activities.database import create_pool, dsn_for_database  # noqa: E402
 from activities.migrations import migrate  # noqa: E402
-from activities.records import ComplaintRecords  # noqa: E402
-from domain.calendar import WorkingCalendar  # noqa: E402
 from starter.client import ComplaintClient  # noqa: E402
-from web.app import create_app  # noqa: E402
+from web.app import build_web_app  # noqa: E402
 from web.settings import WebSettings  # noqa: E402
 from web.users import add_user  # noqa: E402
 
@@ -54,7 +52,7 @@ async def measure(database_url: str, count: int, repeat: int, data_dir: Path) ->
         await add_user(pool, "bench", "bench-password", "agent")
         # The inbox never talks to Temporal; the client is there because the app's other pages do.
         complaints = ComplaintClient(cast(Client, None))
-        app = create_app(complaints, ComplaintRecords(pool, WorkingCalendar()), pool, WebSettings(data_dir=data_dir))
+        app = build_web_app(complaints, pool, WebSettings(data_dir=data_dir))
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as client:
             login = await client.get("/login")
             token = re.search(r'name="csrf_token" value="([^"]+)"', login.text)

@@ -15,11 +15,9 @@ from temporalio.converter import PayloadCodec
 
 from activities.database import create_pool
 from activities.migrations import migrate
-from activities.records import ComplaintRecords
-from domain.calendar import load_calendar
 from starter.client import ComplaintClient
 from starter.settings import Settings, load_settings
-from web.app import create_app
+from web.app import build_web_app
 from web.server import serve
 from web.settings import WebSettings
 from web.users import DEV_PASSWORD, User, add_user, ensure_dev_accounts
@@ -70,10 +68,9 @@ async def run_web(
                     usernames=[user.username for user in created],
                     password=DEV_PASSWORD,
                 )
-        records = ComplaintRecords(pool, load_calendar(settings.calendar_file))
         codec = codec or client.data_converter.payload_codec
         complaints = ComplaintClient(client, settings.task_queue, receipt_window=settings.receipt_window)
-        app = create_app(complaints, records, pool, web_settings, codec)
+        app = build_web_app(complaints, pool, web_settings, codec)
         await serve(app, host, port, stop, ready=ready)
 
 

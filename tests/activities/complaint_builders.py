@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from activities.records import ComplaintRecords, NotificationSettings
+from activities.notifications import NotificationSettings
+from activities.queries import ComplaintQueries
+from activities.records import ComplaintRecords
 from domain.lifecycle import ClockEvent, apply_action, apply_clock
 from domain.models import (
     Action,
@@ -53,9 +55,11 @@ def intake(**changes: Any) -> Intake:
 
 @dataclass
 class Complaints:
-    """Register complaints and walk them through the lifecycle with the domain's own functions."""
+    """Register complaints and walk them through the lifecycle with the domain's own functions; `queries`
+    reads back what was recorded."""
 
     records: ComplaintRecords
+    queries: ComplaintQueries
     _requests: itertools.count[int] = field(default_factory=itertools.count)
 
     def request(

@@ -6,6 +6,7 @@ import asyncpg
 import pytest
 from complaint_builders import SETTINGS, Complaints
 
+from activities.queries import ComplaintQueries
 from activities.records import ComplaintRecords
 from domain.calendar import WorkingCalendar
 
@@ -16,5 +17,10 @@ def records(pool: asyncpg.Pool) -> ComplaintRecords:
 
 
 @pytest.fixture
-def complaints(records: ComplaintRecords) -> Complaints:
-    return Complaints(records)
+def queries(pool: asyncpg.Pool) -> ComplaintQueries:
+    return ComplaintQueries(pool)
+
+
+@pytest.fixture
+def complaints(records: ComplaintRecords, queries: ComplaintQueries) -> Complaints:
+    return Complaints(records, queries)

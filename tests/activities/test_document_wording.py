@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 from complaint_builders import SETTINGS, Complaints
 
-from activities.records import render_document
+from activities.documents import Occasion, render_document
 from domain.models import Action, ComplaintState, DocumentKind, Role, Transition
 
 pytestmark = pytest.mark.postgres
@@ -37,7 +37,7 @@ async def answered(complaints: Complaints, state: ComplaintState) -> Transition:
 async def test_the_written_reply_keeps_the_space_before_the_receipt_time(complaints: Complaints) -> None:
     state = (await complaints.register()).state
     first = await answered(complaints, state)
-    _title, body = render_document(DocumentKind.WRITTEN_REPLY, first.state, first.event, SETTINGS)
+    _title, body = render_document(DocumentKind.WRITTEN_REPLY, Occasion(first.state, first.event, SETTINGS))
     assert "khiếu nại của Quý khách lúc 02/03/2026 09:00 qua thư điện tử" in text_of(body)
 
     state = await complaints.record(first)
@@ -48,6 +48,6 @@ async def test_the_written_reply_keeps_the_space_before_the_receipt_time(complai
         state, Action.REOPEN, {"reason": "Chưa nhận tiền"}, after=timedelta(days=2), new_cycle=new_cycle
     )
     second = await answered(complaints, state)
-    _title, body = render_document(DocumentKind.WRITTEN_REPLY, second.state, second.event, SETTINGS)
+    _title, body = render_document(DocumentKind.WRITTEN_REPLY, Occasion(second.state, second.event, SETTINGS))
     assert second.state.cycle == 2
     assert re.search(r"Quý khách \(lần xem xét thứ 2\) lúc \d\d/\d\d/\d{4} \d\d:\d\d qua", text_of(body))

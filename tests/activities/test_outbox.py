@@ -77,7 +77,7 @@ async def test_without_smtp_messages_go_to_the_log_without_personal_data(
         assert await sender.deliver_pending() == 2
         assert await sender.deliver_pending() == 0
     assert await pending_and_sent(pool, state.complaint_id) == (0, 2)
-    rows = await complaints.records.outbox(state.complaint_id)
+    rows = await complaints.queries.outbox(state.complaint_id)
     assert all(row["delivered_via"] == "log" and row["attempts"] == 1 for row in rows)
     assert {row["recipient"] for row in rows} == {"customer", "supervisor"}
 
@@ -105,7 +105,7 @@ async def test_a_failed_delivery_is_counted_and_retried_later(complaints: Compla
     sender = OutboxSender(pool, transport=transport)
     with structlog.testing.capture_logs() as logs:
         assert await sender.deliver_pending() == 0
-    [row] = await complaints.records.outbox(state.complaint_id)
+    [row] = await complaints.queries.outbox(state.complaint_id)
     assert row["sent_at"] is None and row["attempts"] == 1
     assert row["last_error"].startswith("ConnectionRefusedError: 550 mailbox")
     assert not any(item in repr(logs) for item in PERSONAL_DATA)
@@ -115,7 +115,7 @@ async def test_a_failed_delivery_is_counted_and_retried_later(complaints: Compla
     async with pool.acquire() as conn:
         await conn.execute("UPDATE outbox SET next_attempt_at = now() WHERE id = $1", row["id"])
     assert await sender.deliver_pending() == 1
-    [row] = await complaints.records.outbox(state.complaint_id)
+    [row] = await complaints.queries.outbox(state.complaint_id)
     assert row["sent_at"] is not None and row["attempts"] == 2 and row["last_error"] is None
     assert row["delivered_via"] == "recording"
     [message] = transport.sent
@@ -134,7 +134,7 @@ async def test_a_message_that_keeps_failing_stops_after_max_attempts(
         await sender.deliver_pending()
         async with pool.acquire() as conn:
             await conn.execute("UPDATE outbox SET next_attempt_at = now() WHERE sent_at IS NULL")
-    [row] = await complaints.records.outbox(state.complaint_id)
+    [row] = await complaints.queries.outbox(state.complaint_id)
     assert row["attempts"] == 2 and row["sent_at"] is None
 
 
@@ -147,7 +147,7 @@ async def test_phone_only_customers_are_handed_over_through_the_log(complaints: 
     transport = RecordingTransport()
     assert await OutboxSender(pool, transport=transport).deliver_pending() == 1
     assert transport.sent == []
-    [row] = await complaints.records.outbox(state.complaint_id)
+    [row] = await complaints.queries.outbox(state.complaint_id)
     assert row["delivered_via"] == "log" and row["medium"] == "phone"
 
 
@@ -253,7 +253,7 @@ async def test_with_smtp_configured_messages_are_mailed(
     with structlog.testing.capture_logs() as logs:
         assert await sender.deliver_pending() == 2
     assert not any(item in repr(logs) for item in PERSONAL_DATA)
-    rows = {row["recipient"]: row for row in await complaints.records.outbox(state.complaint_id)}
+    rows = {row["recipient"]: row for row in await complaints.queries.outbox(state.complaint_id)}
     assert {row["delivered_via"] for row in rows.values()} == {"smtp"}
 
     parsed = [email.message_from_bytes(raw, policy=email.policy.default) for raw in smtp_server.messages]
@@ -281,14 +281,14 @@ async def test_the_worker_settings_object_configures_smtp(
     assert await OutboxSender(pool, settings).deliver_pending() == 2
     parsed = [email.message_from_bytes(raw, policy=email.policy.default) for raw in smtp_server.messages]
     assert {message["From"] for message in parsed} == {"hotro@example.vn"}
-    assert {row["delivered_via"] for row in await complaints.records.outbox(state.complaint_id)} == {"smtp"}
+    assert {row["delivered_via"] for row in await complaints.queries.outbox(state.complaint_id)} == {"smtp"}
 
 
 async def test_settings_without_smtp_host_deliver_to_the_log(complaints: Complaints, pool: asyncpg.Pool) -> None:
     await drain(pool)
     state = await acknowledged_and_escalated(complaints)
     assert await OutboxSender(pool, Settings(smtp_host=None)).deliver_pending() == 2
-    assert {row["delivered_via"] for row in await complaints.records.outbox(state.complaint_id)} == {"log"}
+    assert {row["delivered_via"] for row in await complaints.queries.outbox(state.complaint_id)} == {"log"}
 
 
 def test_smtp_settings_from_the_environment() -> None:

@@ -1,10 +1,9 @@
-"""The record activities against a real PostgreSQL: case numbers, idempotent transitions, documents, lists."""
+"""The record activities against a real PostgreSQL: case numbers, idempotent transitions, documents, messages."""
 
 from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
@@ -21,8 +20,8 @@ from complaint_builders import (
 )
 from temporalio.testing import ActivityEnvironment
 
+from activities.documents import DOCUMENT_TITLES
 from activities.records import (
-    DOCUMENT_TITLES,
     ComplaintRecords,
     cycle_clocks,
     format_case_number,
@@ -34,7 +33,6 @@ from domain.models import (
     CASE_NUMBER_PATTERN,
     Action,
     ComplaintState,
-    ComplaintSummary,
     Customer,
     DocumentKind,
     Role,
@@ -64,11 +62,6 @@ def case_sequence(case_number: str) -> int:
     match = CASE_NUMBER.fullmatch(case_number)
     assert match, case_number
     return int(match.group(2))
-
-
-def new_department() -> str:
-    """A department of the test's own, so list filters see only its complaints in the shared module database."""
-    return f"d{uuid.uuid4().hex[:10]}"
 
 
 # ---- case numbers and registration ----
@@ -206,7 +199,7 @@ async def test_record_transition_twice_writes_once(complaints: Complaints, pool:
     for _ in range(3):
         await complaints.record(reply)
     assert await counts(pool, state.complaint_id) == (6, 1 + 3, 1 + 2)
-    snapshot = await complaints.records.get_snapshot(state.complaint_id)
+    snapshot = await complaints.queries.get_snapshot(state.complaint_id)
     assert snapshot == reply.state.without_history()
     assert snapshot is not None and snapshot.stage is Stage.ANSWERED
 
@@ -227,7 +220,7 @@ async def test_a_stale_retry_does_not_move_the_snapshot_back(complaints: Complai
     await complaints.record(acknowledged)
     await complaints.record(asked)
     await complaints.record(acknowledged)  # a late retry of the older transition
-    snapshot = await complaints.records.get_snapshot(state.complaint_id)
+    snapshot = await complaints.queries.get_snapshot(state.complaint_id)
     assert snapshot == asked.state.without_history()
     async with pool.acquire() as conn:
         row = await conn.fetchrow("SELECT last_seq, stage FROM complaints WHERE complaint_id = $1", state.complaint_id)
@@ -245,8 +238,8 @@ async def test_an_older_transition_recorded_late_still_lands_in_the_timeline(
     )
     await complaints.record(asked)
     await complaints.record(acknowledged)
-    assert await complaints.records.get_snapshot(state.complaint_id) == asked.state.without_history()
-    assert [event.seq for event in await complaints.records.timeline(state.complaint_id)] == [1, 2, 3]
+    assert await complaints.queries.get_snapshot(state.complaint_id) == asked.state.without_history()
+    assert [event.seq for event in await complaints.queries.timeline(state.complaint_id)] == [1, 2, 3]
     assert await counts(pool, state.complaint_id) == (3, 2, 1)
 
 
@@ -261,7 +254,7 @@ async def test_the_timeline_is_append_only(complaints: Complaints, pool: asyncpg
                 await conn.execute(statement, state.complaint_id)
         with pytest.raises(asyncpg.IntegrityConstraintViolationError, match="append-only"):
             await conn.execute("TRUNCATE complaint_events CASCADE")
-    timeline = await complaints.records.timeline(state.complaint_id)
+    timeline = await complaints.queries.timeline(state.complaint_id)
     assert timeline == state.timeline
 
 
@@ -282,7 +275,7 @@ async def test_record_transition_runs_as_an_activity(complaints: Complaints, poo
 
 async def test_the_receipt_form_is_rendered_in_vietnamese(complaints: Complaints) -> None:
     state = (await complaints.register(subject='Cước <b>sai</b> & "phí lạ"')).state
-    [document] = await complaints.records.documents(state.complaint_id)
+    [document] = await complaints.queries.documents(state.complaint_id)
     assert document["kind"] == "receipt_form" and document["cycle"] == 1 and document["event_seq"] == 1
     assert document["title"] == "PHIẾU TIẾP NHẬN KHIẾU NẠI"
     html = document["body"]
@@ -297,7 +290,7 @@ async def test_the_receipt_form_is_rendered_in_vietnamese(complaints: Complaints
 
 
 async def test_every_message_and_document_of_a_full_lifecycle_renders(complaints: Complaints) -> None:
-    records = complaints.records
+    records, queries = complaints.records, complaints.queries
     state = (await complaints.register()).state
     state = await complaints.record(complaints.clock(state, ClockEvent.FIRST_RESPONSE_ESCALATED))
     state = await complaints.step(
@@ -333,10 +326,10 @@ async def test_every_message_and_document_of_a_full_lifecycle_renders(complaints
         state, Action.RESOLVE_ON_FIRST_CONTACT, {"resolution": "Đã chuyển khoản lại", "customer_agreed": True}
     )
 
-    assert await records.get_snapshot(state.complaint_id) == state.without_history()
-    assert await records.timeline(state.complaint_id) == state.timeline
+    assert await queries.get_snapshot(state.complaint_id) == state.without_history()
+    assert await queries.timeline(state.complaint_id) == state.timeline
 
-    messages = await records.outbox(state.complaint_id)
+    messages = await queries.outbox(state.complaint_id)
     expected_templates = {action.value for action, rule in RULES.items() if rule.messages_customer} | {
         "transfer",
         "fix_request",
@@ -368,7 +361,7 @@ async def test_every_message_and_document_of_a_full_lifecycle_renders(complaints
     reminder = next(m for m in messages if m["template"] == "info_reminder")
     assert "số điện thoại" in reminder["body"]
 
-    documents = {(d["kind"], d["cycle"]): d for d in await records.documents(state.complaint_id)}
+    documents = {(d["kind"], d["cycle"]): d for d in await queries.documents(state.complaint_id)}
     assert set(documents) == {("receipt_form", 1), ("written_reply", 1), ("fix_request", 1), ("resolution_record", 2)}
     for (kind, _cycle), document in documents.items():
         assert document["title"] == DOCUMENT_TITLES[DocumentKind(kind)]
@@ -388,75 +381,8 @@ async def test_every_message_and_document_of_a_full_lifecycle_renders(complaints
 async def test_a_customer_without_email_is_reached_by_phone(complaints: Complaints) -> None:
     state = (await complaints.register(customer=Customer(name=CUSTOMER_NAME, phone=CUSTOMER_PHONE))).state
     state = await complaints.step(state, Action.ACKNOWLEDGE)
-    [message] = await complaints.records.outbox(state.complaint_id)
+    [message] = await complaints.queries.outbox(state.complaint_id)
     assert (message["medium"], message["address"]) == ("phone", CUSTOMER_PHONE)
-
-
-# ---- reading ----
-
-
-async def test_list_complaints_filters_by_stage_department_and_overdue(complaints: Complaints) -> None:
-    records = complaints.records
-    department = new_department()
-    waiting = (await complaints.register(department=department)).state  # never answered
-    working = await complaints.step((await complaints.register(department=department)).state, Action.ACKNOWLEDGE)
-    settled = await complaints.step(
-        (await complaints.register(department=department)).state,
-        Action.RESOLVE_ON_FIRST_CONTACT,
-        {"resolution": "Đã giải thích cước", "customer_agreed": True},
-    )
-    closed = await complaints.step(settled, Action.CLOSE, {"summary": "Xong", "lessons_learned": "Không"})
-    breached = (await complaints.register(department=department)).state
-    breached = await complaints.step(breached, Action.ACKNOWLEDGE)
-    breached = await complaints.record(complaints.clock(breached, ClockEvent.RESOLUTION_BREACHED))
-
-    def ids(summaries: list[ComplaintSummary]) -> set[str]:
-        return {summary.complaint_id for summary in summaries}
-
-    everything = await records.list_complaints(department=department)
-    assert ids(everything) == {waiting.complaint_id, working.complaint_id, closed.complaint_id, breached.complaint_id}
-    assert ids(await records.list_complaints(stage=Stage.ANALYSING, department=department)) == {
-        working.complaint_id,
-        breached.complaint_id,
-    }
-    assert ids(await records.list_complaints(stage=Stage.CLOSED, department=department)) == {closed.complaint_id}
-    assert await records.list_complaints(stage=Stage.CLOSED, department=new_department()) == []
-
-    soon = RECEIVED + timedelta(hours=2)
-    assert ids(await records.list_complaints(overdue=True, department=department, now=soon)) == {breached.complaint_id}
-    next_day = RECEIVED + timedelta(hours=25)  # first response due passed; only the unanswered one is late
-    assert ids(await records.list_complaints(overdue=True, department=department, now=next_day)) == {
-        waiting.complaint_id,
-        breached.complaint_id,
-    }
-    after_due = waiting.deadlines.resolution_due + timedelta(minutes=1)
-    assert ids(await records.list_complaints(overdue=True, department=department, now=after_due)) == {
-        waiting.complaint_id,
-        working.complaint_id,
-        breached.complaint_id,
-    }
-
-    [summary] = await records.list_complaints(stage=Stage.CLOSED, department=department)
-    assert summary.case_number == closed.case_number
-    assert summary.resolution_due_date == date(2026, 3, 30)
-    assert summary.channel.value == "email" and summary.cycle == 1
-
-    page = await records.list_complaints(department=department, limit=2)
-    rest = await records.list_complaints(department=department, limit=2, offset=2)
-    assert len(page) == 2 and len(rest) == 2 and ids(page) | ids(rest) == ids(everything)
-
-
-async def test_reads_of_an_unknown_complaint_are_empty(records: ComplaintRecords) -> None:
-    assert await records.get_snapshot("no-such-complaint") is None
-    assert await records.timeline("no-such-complaint") == []
-    assert await records.documents("no-such-complaint") == []
-    assert await records.outbox("no-such-complaint") == []
-    assert await records.find_by_case_number("KN-1999-000001") is None
-
-
-async def test_find_by_case_number(complaints: Complaints) -> None:
-    state = (await complaints.register()).state
-    assert await complaints.records.find_by_case_number(state.case_number.lower()) == state.complaint_id
 
 
 async def test_logs_of_recording_carry_no_personal_data(complaints: Complaints) -> None:

@@ -30,7 +30,7 @@ from domain.models import (
 from domain.policy import POLICY
 from domain.text import MAX_DATA_DEPTH, TextRefused, check_data_shape, email_address, long_text, short_text
 from starter.settings import load_settings
-from web.app import _environment
+from web.templates import page_environment
 
 POLICY_CODES = {"text_control_character", "text_invisible_character", "text_bidi_control", "text_surrogate"}
 LENGTH_CODES = {"string_too_short", "string_too_long"}
@@ -344,7 +344,7 @@ async def test_every_text_is_refused_by_field_or_stored_shown_and_rendered_back(
 ) -> None:
     accepted = accepted_values(field, policy)
     assert accepted, "the strategy produced nothing acceptable: it tests only refusals"
-    page = _environment("vi").from_string('<p class="text">{{ value }}</p>')
+    page = page_environment("vi").from_string('<p class="text">{{ value }}</p>')
     rows = await pool.fetch(
         "SELECT t.value AS text, jsonb_build_object('v', t.value) -> 'v' AS jsonb_value, $2::jsonb AS sent"
         " FROM unnest($1::text[]) AS t(value)",

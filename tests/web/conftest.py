@@ -15,13 +15,14 @@ from temporalio.testing import WorkflowEnvironment
 from web_support import PASSWORD, TEMPORAL_UI, SignIn, sign_in
 
 from activities.database import create_pool
+from activities.queries import ComplaintQueries
 from activities.records import ComplaintRecords
 from domain.calendar import WorkingCalendar
 from starter.client import ComplaintClient
 from starter.codec import EncryptionKey, KeyRing, complaints_data_converter
 from starter.connection import register_search_attributes
 from starter.settings import Settings
-from web.app import create_app
+from web.app import build_web_app
 from web.settings import WebSettings
 from web.users import add_user
 from worker import build_worker
@@ -43,6 +44,11 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="module")
 async def records(pool: asyncpg.Pool) -> ComplaintRecords:
     return ComplaintRecords(pool, WorkingCalendar())
+
+
+@pytest.fixture(scope="module")
+def queries(pool: asyncpg.Pool) -> ComplaintQueries:
+    return ComplaintQueries(pool)
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +75,11 @@ def web_settings(tmp_path_factory: pytest.TempPathFactory) -> WebSettings:
 @pytest.fixture(scope="module")
 async def app(
     complaints: ComplaintClient,
-    records: ComplaintRecords,
     pool: asyncpg.Pool,
     web_settings: WebSettings,
     staff: dict[str, str],
 ) -> Starlette:
-    return create_app(complaints, records, pool, web_settings)
+    return build_web_app(complaints, pool, web_settings)
 
 
 @pytest.fixture

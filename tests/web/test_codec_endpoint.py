@@ -18,9 +18,8 @@ from starlette.applications import Starlette
 from temporalio.testing import WorkflowEnvironment
 from web_support import TEMPORAL_UI, SignIn, intake_form, sign_in, take_in
 
-from activities.records import ComplaintRecords
 from starter.client import ComplaintClient
-from web.app import create_app
+from web.app import build_web_app
 from web.settings import WebSettings
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
@@ -35,7 +34,6 @@ CUSTOMER = "Nguyễn Văn An"
 async def codec_app(
     time_env: WorkflowEnvironment,
     complaints: ComplaintClient,
-    records: ComplaintRecords,
     pool: asyncpg.Pool,
     web_settings: WebSettings,
     staff: dict[str, str],
@@ -44,7 +42,7 @@ async def codec_app(
     settings = web_settings.model_copy(update={"codec_token": SecretStr(TOKEN), "metrics_token": SecretStr(TOKEN)})
     codec = time_env.client.data_converter.payload_codec
     assert codec is not None
-    return create_app(complaints, records, pool, settings, codec)
+    return build_web_app(complaints, pool, settings, codec)
 
 
 @pytest.fixture
@@ -234,9 +232,9 @@ async def test_the_bearer_token_works_without_a_session(as_role: SignIn) -> None
 
 
 async def test_no_token_configured_means_no_token_accepted(
-    complaints: ComplaintClient, records: ComplaintRecords, pool: asyncpg.Pool, web_settings: WebSettings
+    complaints: ComplaintClient, pool: asyncpg.Pool, web_settings: WebSettings
 ) -> None:
-    app = create_app(complaints, records, pool, web_settings.model_copy(update={"codec_token": None}), None)
+    app = build_web_app(complaints, pool, web_settings.model_copy(update={"codec_token": None}), None)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
         response = await client.post(
             "/codec/decode", json={"payloads": []}, headers={"X-Namespace": NAMESPACE, "Authorization": "Bearer "}

@@ -19,11 +19,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from web_support import SignIn, sign_in, take_in
 
-from activities.records import ComplaintRecords
-from domain.calendar import WorkingCalendar
 from starter.client import ComplaintClient
-from web.app import PERMISSIONS_POLICY, create_app
+from web.app import build_web_app
 from web.forms import MAX_BODY_BYTES
+from web.middleware import PERMISSIONS_POLICY
 from web.settings import WebSettings
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
@@ -52,14 +51,13 @@ async def failing_route(request: Request) -> Response:
 @pytest.fixture(scope="module")
 async def failing_app(
     complaints: ComplaintClient,
-    records: ComplaintRecords,
     pool: asyncpg.Pool,
     web_settings: WebSettings,
     staff: dict[str, str],
 ) -> Starlette:
     """The real app with one more route that fails as a bug would, and a metrics token."""
     settings = web_settings.model_copy(update={"metrics_token": SecretStr(METRICS_TOKEN)})
-    app = create_app(complaints, records, pool, settings)
+    app = build_web_app(complaints, pool, settings)
     app.router.routes.append(Route("/fails", failing_route, methods=["GET"]))
     return app
 
@@ -93,7 +91,7 @@ async def test_every_error_page_carries_the_security_headers(
         415: await agent.post("/login", json={"username": "agent"}),
         500: await browser.get("/fails"),
     }
-    dead_app = create_app(complaints, ComplaintRecords(dead_pool, WorkingCalendar()), dead_pool, web_settings)
+    dead_app = build_web_app(complaints, dead_pool, web_settings)
     transport = httpx.ASGITransport(app=dead_app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver", cookies=agent.cookies) as away:
         answers[503] = await away.get("/")
@@ -205,9 +203,9 @@ async def test_the_complaint_page_refuses_a_bad_timeline_page(signed_in: SignIn)
 
 
 async def test_only_the_configured_hosts_are_answered(
-    complaints: ComplaintClient, records: ComplaintRecords, pool: asyncpg.Pool, web_settings: WebSettings
+    complaints: ComplaintClient, pool: asyncpg.Pool, web_settings: WebSettings
 ) -> None:
-    default = create_app(complaints, records, pool, web_settings)
+    default = build_web_app(complaints, pool, web_settings)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=default), base_url="http://testserver") as client:
         for host in ("localhost:8000", "127.0.0.1", "[::1]:8000", "testserver"):
             assert (await client.get("/login", headers={"Host": host})).status_code == 200, host
@@ -218,7 +216,7 @@ async def test_only_the_configured_hosts_are_answered(
             assert "csrf_token" not in refused.text
 
     configured = web_settings.model_copy(update={"allowed_hosts": ["complaints.example.vn"]})
-    app = create_app(complaints, records, pool, configured)
+    app = build_web_app(complaints, pool, configured)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
         assert (await client.get("/login")).status_code == 400
         assert (await client.get("/login", headers={"Host": "complaints.example.vn"})).status_code == 200

@@ -12,12 +12,11 @@ import httpx
 import pytest
 from web_support import PASSWORD, TEMPORAL_UI, SignIn, act, csrf_of, intake_form, request_id_of, sign_in, take_in
 
-import web.app
-from activities.records import ComplaintRecords
+import web.routes.complaints
 from domain.calendar import BUSINESS_TZ
 from domain.models import Action, Role
 from starter.client import ActionFailed, ComplaintClient
-from web.app import create_app
+from web.app import build_web_app
 from web.forms import MAX_BODY_BYTES
 from web.inbox import InboxFilter
 from web.query import QueryRefused
@@ -469,7 +468,6 @@ async def test_a_disabled_user_is_signed_out(signed_in: SignIn, pool: asyncpg.Po
 async def test_the_page_still_shows_when_the_workflow_does_not_answer(
     signed_in: SignIn,
     complaints: ComplaintClient,
-    records: ComplaintRecords,
     pool: asyncpg.Pool,
     web_settings: WebSettings,
     monkeypatch: pytest.MonkeyPatch,
@@ -481,8 +479,8 @@ async def test_the_page_still_shows_when_the_workflow_does_not_answer(
 
     agent = await signed_in("agent")
     cid = await take_in(agent)
-    monkeypatch.setattr(web.app, "ALLOWED_ACTIONS_TIMEOUT", 0.1)
-    silent = create_app(Silent(complaints.client, complaints.task_queue), records, pool, web_settings)
+    monkeypatch.setattr(web.routes.complaints, "ALLOWED_ACTIONS_TIMEOUT", 0.1)
+    silent = build_web_app(Silent(complaints.client, complaints.task_queue), pool, web_settings)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=silent), base_url="http://testserver") as client:
         await sign_in(client, "agent.lan")
         page = await client.get(f"/complaints/{cid}")

@@ -17,10 +17,8 @@ from structlog.testing import capture_logs
 from web_support import PASSWORD, SignIn, act, csrf_of, request_id_of, sign_in, take_in
 
 from activities.database import create_pool, dsn_for_database
-from activities.records import ComplaintRecords
-from domain.calendar import WorkingCalendar
 from starter.client import ComplaintClient
-from web.app import create_app
+from web.app import build_web_app
 from web.sessions import SESSION_COOKIE
 from web.settings import WebSettings
 from web.users import add_user
@@ -38,7 +36,7 @@ async def second_app(
     database = await pool.fetchval("SELECT current_database()")
     other_pool = await create_pool(dsn_for_database(postgres_uri, database))
     try:
-        yield create_app(complaints, ComplaintRecords(other_pool, WorkingCalendar()), other_pool, web_settings)
+        yield build_web_app(complaints, other_pool, web_settings)
     finally:
         await other_pool.close()
 
@@ -156,10 +154,10 @@ async def test_sign_in_issues_a_new_token_and_a_signed_cookie_never_signs_in(
 
 
 async def test_a_sign_in_lasts_session_max_age_and_expired_rows_go(
-    browser: Browser, complaints: ComplaintClient, records: ComplaintRecords, pool: asyncpg.Pool,
+    browser: Browser, complaints: ComplaintClient, pool: asyncpg.Pool,
     web_settings: WebSettings, staff: dict[str, str],
 ) -> None:  # fmt: skip
-    short = create_app(complaints, records, pool, web_settings.model_copy(update={"session_max_age": 1}))
+    short = build_web_app(complaints, pool, web_settings.model_copy(update={"session_max_age": 1}))
     client = browser(short)
     await sign_in(client, staff["manager"])
     assert (await client.get("/")).status_code == 200
@@ -305,10 +303,10 @@ async def test_sign_in_success_starts_the_account_count_over(
 
 
 async def test_cookies_are_secure_behind_https(
-    complaints: ComplaintClient, records: ComplaintRecords, pool: asyncpg.Pool, web_settings: WebSettings,
+    complaints: ComplaintClient, pool: asyncpg.Pool, web_settings: WebSettings,
     staff: dict[str, str],
 ) -> None:  # fmt: skip
-    secure = create_app(complaints, records, pool, web_settings.model_copy(update={"secure_cookies": True}))
+    secure = build_web_app(complaints, pool, web_settings.model_copy(update={"secure_cookies": True}))
     transport = httpx.ASGITransport(app=secure, client=("192.0.2.90", 40000))
     async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
         login = await client.get("/login")

@@ -9,8 +9,8 @@ import asyncpg
 import pytest
 from web_support import SignIn, act, take_in
 
-from activities.records import ComplaintRecords
-from web.app import TIMELINE_PAGE_SIZE
+from activities.queries import ComplaintQueries
+from web.routes.complaints import TIMELINE_PAGE_SIZE
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
 
@@ -26,7 +26,7 @@ FROM generate_series(1, $3::int) AS n
 
 
 async def test_a_complaint_with_ten_thousand_notes_pages_its_timeline(
-    signed_in: SignIn, pool: asyncpg.Pool, records: ComplaintRecords
+    signed_in: SignIn, pool: asyncpg.Pool, queries: ComplaintQueries
 ) -> None:
     agent = await signed_in("agent")
     complaint_id = await take_in(agent)
@@ -62,7 +62,7 @@ async def test_a_complaint_with_ten_thousand_notes_pages_its_timeline(
     assert 'rel="next"' not in oldest.text
     assert (await agent.get(f"/complaints/{complaint_id}?page={pages + 1}")).status_code == 404
 
-    page = await records.timeline_page(complaint_id, 2, TIMELINE_PAGE_SIZE)
+    page = await queries.timeline_page(complaint_id, 2, TIMELINE_PAGE_SIZE)
     assert page.total == total and page.pages == pages
     size = TIMELINE_PAGE_SIZE
     assert [event.seq for event in page.events] == list(range(total - size, total - 2 * size, -1))

@@ -20,12 +20,10 @@ from starlette.applications import Starlette
 from temporalio.testing import WorkflowEnvironment
 from web_support import SignIn, csrf_of, intake_form, take_in
 
-import web.app
+import web.routes.complaints
 from activities.database import database_unavailable
-from activities.records import ComplaintRecords
-from domain.calendar import WorkingCalendar
 from starter.client import ComplaintClient
-from web.app import create_app
+from web.app import build_web_app
 from web.settings import RETRY_AFTER_SECONDS, WebSettings
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
@@ -43,7 +41,7 @@ async def dead_app(
     valid here) and the codec with a bearer token."""
     settings = web_settings.model_copy(update={"codec_token": SecretStr(TOKEN), "metrics_token": SecretStr(TOKEN)})
     codec = time_env.client.data_converter.payload_codec
-    return create_app(complaints, ComplaintRecords(dead_pool, WorkingCalendar()), dead_pool, settings, codec)
+    return build_web_app(complaints, dead_pool, settings, codec)
 
 
 @pytest.fixture
@@ -144,7 +142,7 @@ async def test_other_errors_are_still_errors(
     async def broken(*args: object, **kwargs: object) -> object:
         raise FileNotFoundError(2, "No such file or directory", "inbox.sql")
 
-    monkeypatch.setattr(web.app, "load_inbox", broken)
+    monkeypatch.setattr(web.routes.complaints, "load_inbox", broken)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver", cookies=live.cookies) as client:
         response = await client.get("/")

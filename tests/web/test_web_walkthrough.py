@@ -10,7 +10,7 @@ import httpx
 import pytest
 from web_support import SignIn, act, take_in
 
-from activities.records import ComplaintRecords
+from activities.queries import ComplaintQueries
 from web.clock import local_time
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
@@ -86,10 +86,10 @@ async def test_the_managers_decision_is_said_in_words_and_its_flash_says_which(s
 
 
 async def test_a_complaint_whose_clocks_stopped_shows_no_upcoming_warning(
-    signed_in: SignIn, records: ComplaintRecords
+    signed_in: SignIn, queries: ComplaintQueries
 ) -> None:
     agent, complaint_id = await approved(signed_in)
-    state = await records.get_snapshot(complaint_id)
+    state = await queries.get_snapshot(complaint_id)
     assert state is not None and not state.resolution_warned
     warning_at = local_time(state.deadlines.resolution_warning_at)
     page = await agent.get(f"/complaints/{complaint_id}")
@@ -106,5 +106,5 @@ async def test_a_complaint_whose_clocks_stopped_shows_no_upcoming_warning(
         page = await agent.get(f"/complaints/{stopped}?lang=en")
         assert page.status_code == 200
         assert "Department head" not in page.text, stopped
-        warned_at = await records.get_snapshot(stopped)
+        warned_at = await queries.get_snapshot(stopped)
         assert warned_at is not None and local_time(warned_at.deadlines.resolution_warning_at) not in page.text

@@ -15,7 +15,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from workflow_support import assert_record_matches, eventually
 
-from activities.records import ComplaintRecords
+from activities.queries import ComplaintQueries
 from domain.lifecycle import next_clock
 from domain.models import Action, ActionRequest, EscalationLevel, IntakeError, Role, Stage
 from starter.client import ActionFailed, ComplaintClient
@@ -330,10 +330,10 @@ async def test_merge_into_an_unknown_complaint_is_rejected(intake: Any, complain
     assert (await complaints.state(started.complaint_id)).stage is Stage.RECEIVED
 
 
-async def test_records_read_model_lists_it(intake: Any, complaints: ComplaintClient, records: ComplaintRecords) -> None:
+async def test_records_read_model_lists_it(intake: Any, complaints: ComplaintClient, pool: asyncpg.Pool) -> None:
     started = await complaints.start(intake(department="billing"))
     await complaints.act(started.complaint_id, Action.ACKNOWLEDGE, **AGENT)
-    listed = await records.list_complaints(stage=Stage.ANALYSING, department="billing")
+    listed = await ComplaintQueries(pool).list_complaints(stage=Stage.ANALYSING, department="billing")
     assert started.complaint_id in [s.complaint_id for s in listed]
 
 

@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from workflow_support import assert_record_matches
 
 from activities.database import dsn_for_database
-from activities.records import ComplaintRecords
+from activities.queries import ComplaintQueries
 from domain.models import Action, Role, Stage
 from starter.client import ActionFailed, ComplaintClient
 
@@ -51,7 +51,7 @@ async def refusals(pool: asyncpg.Pool, complaint_id: str) -> list[tuple[int, str
 
 
 async def test_a_refused_action_is_not_applied_and_the_complaint_moves_on(
-    intake: Any, complaints: ComplaintClient, pool: asyncpg.Pool, records: ComplaintRecords, postgres_uri: str
+    intake: Any, complaints: ComplaintClient, pool: asyncpg.Pool, postgres_uri: str
 ) -> None:
     started = await complaints.start(intake())
     cid = started.complaint_id
@@ -65,7 +65,7 @@ async def test_a_refused_action_is_not_applied_and_the_complaint_moves_on(
     state = await complaints.act(cid, Action.ADD_NOTE, **AGENT, data={"text": "ghi chú bình thường"})
     assert [e.kind for e in (await complaints.state(cid)).timeline] == ["received", "acknowledge", "add_note"]
     await assert_record_matches(pool, await complaints.state(cid))
-    listed = await records.record_refusals()
+    listed = await ComplaintQueries(pool).record_refusals()
     assert any(row["complaint_id"] == cid and row["case_number"] == started.case_number for row in listed)
 
     database = dsn_for_database(postgres_uri, await pool.fetchval("SELECT current_database()"))
