@@ -167,11 +167,11 @@ class ComplaintRecords:
         self,
         pool: asyncpg.Pool,
         calendar: WorkingCalendar,
-        settings: NotificationSettings | None = None,
+        settings: NotificationSettings,
     ) -> None:
         self._pool = pool
         self._calendar = calendar
-        self._settings = settings or NotificationSettings.from_env()
+        self._settings = settings
 
     # ---- activities ----
 

@@ -50,7 +50,7 @@ from domain.models import (
 )
 from domain.text import TextRefused, check_data_shape
 from starter.logs import configure_logging
-from starter.settings import Settings
+from starter.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -117,9 +117,8 @@ def _say(command: str, message: str) -> None:
 def _settings() -> Settings:
     try:
         return Settings()
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise Failure(f"configuration: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+    except SettingsError as exc:
+        raise Failure(f"configuration: {exc}") from None
 
 
 def _data_dir(args: argparse.Namespace) -> Path:

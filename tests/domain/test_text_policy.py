@@ -29,7 +29,7 @@ from domain.models import (
 )
 from domain.policy import POLICY
 from domain.text import MAX_DATA_DEPTH, TextRefused, check_data_shape, email_address, long_text, short_text
-from starter.settings import load_settings
+from starter.settings import SettingsError, load_settings
 from web.app import _environment
 
 POLICY_CODES = {"text_control_character", "text_invisible_character", "text_bidi_control", "text_surrogate"}
@@ -366,7 +366,7 @@ def test_the_receipt_window_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("COMPLAINTS_RECEIPT_WINDOW_DAYS", "7")
     assert load_settings().receipt_window == timedelta(days=7)
     monkeypatch.setenv("COMPLAINTS_RECEIPT_WINDOW_DAYS", "0")
-    with pytest.raises(ValidationError):
+    with pytest.raises(SettingsError, match="COMPLAINTS_RECEIPT_WINDOW_DAYS"):
         load_settings()
 
 
