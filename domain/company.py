@@ -20,8 +20,9 @@ from pydantic import (
     model_validator,
 )
 
-from domain.models import MAX_EMAIL_CHARS, ShortText
+from domain.models import MAX_EMAIL_CHARS, Action, CauseIdentified, Intake, IntakeError, ShortText, Transfer
 from domain.models import Department as DepartmentCode
+from domain.refusals import ActionRejected, Refusal
 
 Language = Literal["vi", "en"]
 Mailbox = Annotated[
@@ -87,6 +88,32 @@ class CompanyProfile(BaseModel):
         """A department's name; the code itself for one the profile no longer lists (recorded before it changed)."""
         department = self.department(code)
         return department.name(language) if department is not None else code
+
+    def check_intake(self, intake: Intake) -> None:
+        """`IntakeError` (`department_unknown`) when the receiving department is not one of the company's."""
+        code = intake.department
+        if self.department(code) is None:
+            raise IntakeError("department", self._unknown(code), Refusal.DEPARTMENT_UNKNOWN.value, self._params(code))
+
+    def check_action(self, action: Action, data: BaseModel) -> None:
+        """`ActionRejected` (`department_unknown`, naming the field) when an action's data names a department the
+        company does not have: a transfer's `to_department`, a cause's `departments`."""
+        named: list[tuple[str, str]] = []
+        if isinstance(data, Transfer):
+            named.append(("to_department", data.to_department))
+        if isinstance(data, CauseIdentified):
+            named.extend(("departments", code) for code in data.departments)
+        for field, code in named:
+            if self.department(code) is None:
+                params = {"action": action.value, "field": field, **self._params(code)}
+                message = f"{action.value}: {field}: {self._unknown(code)}"
+                raise ActionRejected(message, Refusal.DEPARTMENT_UNKNOWN, params)
+
+    def _unknown(self, code: str) -> str:
+        return f"no department has the code {code!r} (the company profile lists {', '.join(self.codes)})"
+
+    def _params(self, code: str) -> dict[str, Any]:
+        return {"department": code, "known": list(self.codes)}
 
 
 def parse_company_profile(text: str, source: str) -> CompanyProfile:

@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from domain.calendar import CalendarFileError, load_calendar
+from domain.calendar import CalendarFileError
+from domain.company import CompanyProfile, CompanyProfileError
 from domain.deadlines import compute_deadlines
 from domain.models import (
     ACTION_DATA,
@@ -288,9 +289,17 @@ async def _complaints(args: argparse.Namespace) -> ComplaintClient:
     from starter.client import ComplaintClient
 
     settings = _settings()
+    company = _company(settings)
     return ComplaintClient(
-        await _temporal(args), task_queue=settings.task_queue, receipt_window=settings.receipt_window
+        await _temporal(args), task_queue=settings.task_queue, receipt_window=settings.receipt_window, company=company
     )
+
+
+def _company(settings: Settings) -> CompanyProfile:
+    try:
+        return settings.company()
+    except CompanyProfileError as exc:
+        raise Failure(f"configuration: the company profile: {exc}") from None
 
 
 async def _answered(call: Awaitable[T], complaint_id: str, patience: float, meanwhile: str = "") -> T:
@@ -358,7 +367,9 @@ async def cmd_start(args: argparse.Namespace) -> int:
     from starter.client import parse_intake
 
     raw = _read_json(args.file, "intake")
-    intake = parse_intake(raw, window=_settings().receipt_window)  # before connecting: bad input starts nothing
+    settings = _settings()
+    # Before connecting: bad input (an unknown department too) starts nothing.
+    intake = parse_intake(raw, window=settings.receipt_window, company=_company(settings))
     complaint_id = intake.complaint_id or uuid.uuid4().hex  # chosen here, so a timeout can still name it
     intake = intake.model_copy(update={"complaint_id": complaint_id})
     client = await _complaints(args)
@@ -520,7 +531,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def _calendar() -> Any:
     try:
-        return load_calendar(_settings().calendar_file)
+        return _settings().calendar()
     except CalendarFileError as exc:
         raise Failure(f"calendar: {exc}") from None
 
@@ -859,6 +870,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         return exc.status
     except IntakeError as exc:
         _say(args.command, f"{exc.field}: {exc.problem}")
+        return EXIT_REFUSED
+    except CompanyProfileError as exc:  # the worker's or the web's, read as they start
+        _say(args.command, f"configuration: the company profile: {exc}")
         return EXIT_REFUSED
     except OverflowError as exc:  # a date or number beyond what the arithmetic holds can only come from input
         _say(args.command, f"a value out of range: {exc}")

@@ -35,6 +35,7 @@ from temporalio.service import RPCError
 
 from activities.database import UNAVAILABLE_ERRORS, database_unavailable
 from activities.queries import ComplaintQueries
+from domain.company import CompanyProfile
 from domain.lifecycle import RULES
 from domain.models import (
     CASE_NUMBER_PATTERN,
@@ -198,7 +199,9 @@ class Context:
     user: User | None
 
 
-def _environment(language: str) -> Environment:
+def _environment(language: str, company: CompanyProfile) -> Environment:
+    """One language's templates; departments are shown by their names in that language (`|department`), and the
+    department fields offer the company's departments (`DEPARTMENTS`: code, name)."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -226,12 +229,13 @@ def _environment(language: str) -> Environment:
         info_item=label(labels.INFO_ITEMS),
         reply_channel=label(labels.REPLY_CHANNELS),
         document=label(labels.DOCUMENTS),
+        department=lambda code: company.department_name(str(code), "vi" if language == "vi" else "en"),
     )
     env.globals.update(
         STAGES=labels.STAGES,
         CHANNELS=labels.CHANNELS,
         INTAKE_CHANNELS=[c.value for c in labels.INTAKE_CHANNELS],
-        KNOWN_DEPARTMENTS=labels.KNOWN_DEPARTMENTS,
+        DEPARTMENTS=[(d.code, d.name("vi" if language == "vi" else "en")) for d in company.departments],
         ROLES=[role.value for role in UserRole],
         Widget=Widget,
         language=language,
@@ -247,7 +251,7 @@ class WebForm:
         self.queries = ComplaintQueries(pool)
         self.pool = pool
         self.settings = settings
-        self.environments = {language: _environment(language) for language in LANGUAGES}
+        self.environments = {language: _environment(language, complaints.company) for language in LANGUAGES}
         self.sessions = SessionStore(pool, settings)
         self.throttle = SignInThrottle(pool, settings)
 
@@ -490,7 +494,9 @@ class WebForm:
             request_ids=request_ids,
             failed=failed,
             refusal=refusal.reason if refusal else None,
-            refusal_text=refused_action_text(refusal.code, refusal.params, ctx.tr) if refusal else None,
+            refusal_text=(
+                refused_action_text(refusal.code, refusal.params, ctx.tr, self.complaints.company) if refusal else None
+            ),
             refusal_stage=moved_on_to(refusal.code, refusal.params) if refusal else None,
             unanswered=unanswered,
             workflow_url=self.settings.workflow_url(complaint_id),

@@ -144,6 +144,3 @@ FIELDS: dict[str, str] = {
     "primary_complaint_id": N_("Complaint to keep"),
     "text": N_("Note"),
 }
-
-KNOWN_DEPARTMENTS = ("customer_care", "billing", "technical", "sales", "legal")
-"""Offered as suggestions in department fields; any well-formed department name is accepted."""

@@ -295,7 +295,7 @@ async def test_a_stale_action_is_409_with_the_refusal_in_the_pages_words(signed_
 
     same_department = await act(agent, cid, "transfer", {"to_department": "customer_care", "reason": "nhầm"})
     assert same_department.status_code == 409
-    assert "Khiếu nại đã thuộc bộ phận customer_care." in same_department.text
+    assert "Khiếu nại đã thuộc bộ phận Chăm sóc khách hàng." in same_department.text
     assert await kinds(pool, cid) == ["received", "acknowledge"]
 
 
