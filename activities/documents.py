@@ -15,17 +15,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context,
 from jinja2.runtime import Context
 
 from activities.notifications import NotificationSettings
+from domain.actions import InfoItem
 from domain.calendar import BUSINESS_TZ
-from domain.models import (
-    Channel,
-    ComplaintState,
-    DocumentKind,
-    InfoItem,
-    Notification,
-    Recipient,
-    Stage,
-    TimelineEvent,
-)
+from domain.intake import Channel
+from domain.models import ComplaintState, DocumentKind, Notification, Recipient, Stage, TimelineEvent
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import structlog
 
 from domain.company import CompanyProfile
-from domain.models import Customer, Recipient
+from domain.intake import Customer
+from domain.models import Recipient
 
 log = structlog.get_logger(__name__)
 

@@ -20,8 +20,9 @@ from pydantic import (
     model_validator,
 )
 
-from domain.models import MAX_EMAIL_CHARS, Action, CauseIdentified, Intake, IntakeError, ShortText, Transfer
-from domain.models import Department as DepartmentCode
+from domain.actions import Action, CauseIdentified, Transfer
+from domain.fields import MAX_EMAIL_CHARS, DepartmentCode, ShortText
+from domain.intake import Intake, IntakeError
 from domain.refusals import ActionRejected, Refusal
 
 Language = Literal["vi", "en"]
@@ -29,7 +30,7 @@ Mailbox = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=MAX_EMAIL_CHARS, pattern=r"^[^@\s,;<>]+@[^@\s,;<>]+$")
 ]
 """One staff mailbox (`billing@example.vn`, or `billing@localhost` on the embedded stack): a customer's address
-is checked harder (`domain.models.Email`), a mailbox is the operator's own."""
+is checked harder (`domain.fields.Email`), a mailbox is the operator's own."""
 
 
 class CompanyProfileError(ValueError):

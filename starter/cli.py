@@ -33,22 +33,13 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
+from domain.actions import ACTION_DATA, Action, ActionRequest, Door, Role
 from domain.calendar import CalendarFileError
 from domain.company import CompanyProfile, CompanyProfileError
 from domain.deadlines import compute_deadlines
-from domain.models import (
-    ACTION_DATA,
-    Action,
-    ActionRequest,
-    ComplaintId,
-    ComplaintState,
-    Department,
-    Door,
-    Intake,
-    IntakeError,
-    Role,
-    Stage,
-)
+from domain.fields import ComplaintId, DepartmentCode
+from domain.intake import Intake, IntakeError
+from domain.models import ComplaintState, Stage
 from domain.text import TextRefused, check_data_shape
 from starter.logs import configure_logging
 from starter.settings import Settings, SettingsError
@@ -81,7 +72,7 @@ MAX_QUOTED_CHARS = 60
 """How much of a caller's value a message quotes back."""
 
 COMPLAINT_ID = TypeAdapter(ComplaintId)
-DEPARTMENT = TypeAdapter(Department)
+DEPARTMENT = TypeAdapter(DepartmentCode)
 
 
 class Failure(Exception):

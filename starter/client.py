@@ -25,19 +25,11 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.actions import Action, ActionRequest, Door, Role
 from domain.company import CompanyProfile
+from domain.intake import Intake, IntakeError, check_received_at
 from domain.lifecycle import ActionRejected, parse_data
-from domain.models import (
-    Action,
-    ActionRequest,
-    ComplaintInput,
-    ComplaintState,
-    Door,
-    Intake,
-    IntakeError,
-    Role,
-    check_received_at,
-)
+from domain.models import ComplaintInput, ComplaintState
 from domain.policy import POLICY
 from domain.refusals import Refusal
 from starter.settings import load_company_profile

@@ -35,17 +35,12 @@ from temporalio.service import RPCError
 
 from activities.database import UNAVAILABLE_ERRORS, database_unavailable
 from activities.queries import ComplaintQueries
+from domain.actions import Action, Door
 from domain.company import CompanyProfile
+from domain.fields import CASE_NUMBER_PATTERN, COMPLAINT_ID_PATTERN, REQUEST_ID_PATTERN
+from domain.intake import IntakeError
 from domain.lifecycle import RULES
-from domain.models import (
-    CASE_NUMBER_PATTERN,
-    COMPLAINT_ID_PATTERN,
-    REQUEST_ID_PATTERN,
-    Action,
-    ComplaintState,
-    Door,
-    IntakeError,
-)
+from domain.models import ComplaintState
 from starter.client import ActionFailed, ComplaintClient
 from web import labels
 from web.clock import local_time, time_left

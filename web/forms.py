@@ -21,19 +21,12 @@ from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from domain.actions import ACTION_DATA, Action, InfoItem, ReplyChannel
 from domain.calendar import BUSINESS_TZ
-from domain.models import (
-    ACTION_DATA,
-    MAX_TEXT_CHARS,
-    Action,
-    ComplaintState,
-    Customer,
-    InfoItem,
-    Intake,
-    ReplyChannel,
-    check_received_at,
-)
-from domain.models import IntakeError as DomainIntakeError
+from domain.fields import MAX_TEXT_CHARS
+from domain.intake import Customer, Intake, check_received_at
+from domain.intake import IntakeError as DomainIntakeError
+from domain.models import ComplaintState
 from domain.policy import POLICY
 from web.i18n import Translator
 from web.labels import INFO_ITEMS, INTAKE_CHANNELS, N_, REPLY_CHANNELS

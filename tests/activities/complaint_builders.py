@@ -14,20 +14,11 @@ from typing import Any
 from activities.notifications import NotificationSettings
 from activities.queries import ComplaintQueries
 from activities.records import ComplaintRecords
+from domain.actions import Action, ActionRequest, Role
 from domain.company import parse_company_profile
+from domain.intake import Channel, Customer, Intake
 from domain.lifecycle import ClockEvent, apply_action, apply_clock
-from domain.models import (
-    Action,
-    ActionRequest,
-    Channel,
-    ComplaintState,
-    Customer,
-    Intake,
-    RegisterComplaint,
-    Role,
-    Transition,
-    TransitionRecord,
-)
+from domain.models import ComplaintState, RegisterComplaint, Transition, TransitionRecord
 
 CUSTOMER_NAME = "Nguyễn Thị Hoa"
 CUSTOMER_PHONE = "+84 912 345 678"

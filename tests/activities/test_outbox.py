@@ -15,8 +15,9 @@ import structlog
 from complaint_builders import CUSTOMER_EMAIL, CUSTOMER_NAME, PERSONAL_DATA, Complaints
 
 from activities.outbox import OutboxSender, SmtpTransport
+from domain.actions import Action
 from domain.lifecycle import ClockEvent
-from domain.models import Action, ComplaintState
+from domain.models import ComplaintState
 from starter.settings import Settings, SettingsError
 
 
@@ -140,7 +141,7 @@ async def test_a_message_that_keeps_failing_stops_after_max_attempts(
 
 
 async def test_phone_only_customers_are_handed_over_through_the_log(complaints: Complaints, pool: asyncpg.Pool) -> None:
-    from domain.models import Customer
+    from domain.intake import Customer
 
     await drain(pool)
     state = (await complaints.register(customer=Customer(name=CUSTOMER_NAME, phone="0912345678"))).state

@@ -26,19 +26,13 @@ from activities.records import (
     cycle_clocks,
     format_case_number,
 )
+from domain.actions import Action, Role
 from domain.calendar import BUSINESS_TZ, WorkingCalendar
 from domain.deadlines import compute_deadlines
+from domain.fields import CASE_NUMBER_PATTERN
+from domain.intake import Customer
 from domain.lifecycle import RULES, ClockEvent
-from domain.models import (
-    CASE_NUMBER_PATTERN,
-    Action,
-    ComplaintState,
-    Customer,
-    DocumentKind,
-    Role,
-    Stage,
-    TransitionRecord,
-)
+from domain.models import ComplaintState, DocumentKind, Stage, TransitionRecord
 
 CASE_NUMBER = re.compile(r"KN-(\d{4})-(\d{6})")
 

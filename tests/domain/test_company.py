@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from samples import make_intake
 
+from domain.actions import Action, CauseIdentified, Transfer
 from domain.company import CompanyProfileError, parse_company_profile
+from domain.intake import Intake, IntakeError
 from domain.lifecycle import ActionRejected
-from domain.models import Action, CauseIdentified, Intake, IntakeError, Transfer
 from domain.refusals import Refusal
 from starter.settings import DEFAULT_COMPANY_PROFILE, Settings, SettingsError, load_company_profile
 

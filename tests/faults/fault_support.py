@@ -18,7 +18,7 @@ from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
-from domain.models import Action, Role
+from domain.actions import Action, Role
 from starter.client import ActionFailed
 from starter.codec import KeyRing
 from starter.stack import free_port

@@ -20,7 +20,8 @@ from samples import make_intake
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from domain.models import Action, ComplaintState, Role, Stage
+from domain.actions import Action, Role
+from domain.models import ComplaintState, Stage
 from starter.client import ComplaintClient, workflow_id_for
 from starter.codec import KeyRing
 from starter.connection import connect_temporal

@@ -12,7 +12,8 @@ import pytest
 from cli_support import complaints
 from samples import clean_env, make_intake
 
-from domain.models import ACTION_DATA, Intake
+from domain.actions import ACTION_DATA
+from domain.intake import Intake
 from starter.cli import EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE, run
 from starter.codec import EncryptionKey, KeyRing
 from starter.stack import free_port

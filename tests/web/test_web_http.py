@@ -13,8 +13,8 @@ import pytest
 from web_support import PASSWORD, TEMPORAL_UI, SignIn, act, csrf_of, intake_form, request_id_of, sign_in, take_in
 
 import web.app
+from domain.actions import Action, Role
 from domain.calendar import BUSINESS_TZ
-from domain.models import Action, Role
 from starter.client import ActionFailed, ComplaintClient
 from web.app import create_app
 from web.forms import MAX_BODY_BYTES

@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from web_support import SignIn, act, csrf_of, request_id_of, take_in
 
-from domain.models import Role
+from domain.actions import Role
 from domain.refusals import Refusal
 from starter.client import ActionFailed, ComplaintClient
 from web.i18n import Translator

@@ -13,7 +13,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from workflow_support import TEST_KEY_RING, eventually
 
-from domain.models import Action, ActionRequest, Door, EscalationLevel, Role, Stage
+from domain.actions import Action, ActionRequest, Door, Role
+from domain.models import EscalationLevel, Stage
 from starter.cli import run
 from starter.client import ComplaintClient
 

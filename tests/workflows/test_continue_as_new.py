@@ -23,7 +23,8 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from workflow_support import TEST_DATA_CONVERTER, assert_record_matches
 
 from activities.records import ComplaintRecords
-from domain.models import Action, ComplaintInput, ComplaintState, Role, Stage
+from domain.actions import Action, Role
+from domain.models import ComplaintInput, ComplaintState, Stage
 from domain.policy import POLICY
 from starter.client import ComplaintClient
 from starter.settings import Settings

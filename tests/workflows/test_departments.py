@@ -8,7 +8,8 @@ import pytest
 from samples import make_intake
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.models import Action, ActionRequest, IntakeError, Role
+from domain.actions import Action, ActionRequest, Role
+from domain.intake import IntakeError
 from domain.refusals import Refusal
 from starter.client import ActionFailed, ComplaintClient
 

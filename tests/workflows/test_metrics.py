@@ -16,8 +16,9 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from workflow_support import PERSONAL, TEST_DATA_CONVERTER, StumblingRecords
 
+from domain.actions import Action, ActionRequest, Role
 from domain.calendar import WorkingCalendar
-from domain.models import Action, ActionRequest, EscalationLevel, Role, Stage
+from domain.models import EscalationLevel, Stage
 from starter.client import ComplaintClient
 from starter.settings import Settings
 from starter.stack import free_port
