@@ -26,7 +26,6 @@ from activities.metrics import ActivityFailureCounter, ComplaintMetrics
 from activities.migrations import migrate
 from activities.outbox import OutboxSender
 from activities.records import ComplaintRecords
-from domain.calendar import load_calendar
 from starter.codec import encryption_codec_of
 from starter.connection import connect_temporal, register_search_attributes
 from starter.settings import Settings, load_settings
@@ -117,9 +116,9 @@ async def run_worker(
         pool = await create_pool(settings.database_url, connect_timeout=5)  # fail fast; the activity retries
         stack.push_async_callback(pool.close)
         await migrate(pool)
-        records = ComplaintRecords(pool, load_calendar(settings.calendar_file))
+        records = ComplaintRecords(pool, settings.calendar(), settings.notifications())
         await ensure_search_attributes(client)
-        sender = OutboxSender(pool, settings)
+        sender = OutboxSender(pool, settings.smtp_transport(), sender=settings.smtp_sender)
         worker = build_worker(client, records, settings)
         log.info("worker started", task_queue=settings.task_queue)
         async with worker:

@@ -11,20 +11,14 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
 
 from activities.notifications import NotificationSettings
+from domain.actions import InfoItem
 from domain.calendar import BUSINESS_TZ
-from domain.models import (
-    Channel,
-    ComplaintState,
-    DocumentKind,
-    InfoItem,
-    Notification,
-    Recipient,
-    Stage,
-    TimelineEvent,
-)
+from domain.intake import Channel
+from domain.models import ComplaintState, DocumentKind, Notification, Recipient, Stage, TimelineEvent
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -77,6 +71,13 @@ def _local_date(value: date) -> str:
     return value.strftime("%d/%m/%Y")
 
 
+@pass_context
+def _department_name(context: Context, code: object) -> str:
+    """A department's Vietnamese name from the company profile of the occasion (its code if the profile no longer
+    lists it): letters and messages never show a code."""
+    return str(context["company"].department_name(str(code), "vi"))
+
+
 def _build_environment() -> Environment:
     """Documents are HTML and autoescaped; message bodies are plain-text e-mail, where escaping would garble."""
     env = Environment(
@@ -92,6 +93,7 @@ def _build_environment() -> Environment:
     env.filters["channel_name"] = lambda value: CHANNEL_NAMES.get(str(value), str(value))
     env.filters["stage_name"] = lambda value: STAGE_NAMES.get(str(value), str(value))
     env.filters["info_item_name"] = lambda value: INFO_ITEM_NAMES.get(str(value), str(value))
+    env.filters["department_name"] = _department_name
     return env
 
 
@@ -100,7 +102,8 @@ _TEMPLATES = _build_environment()
 
 @dataclass(frozen=True)
 class Occasion:
-    """The recorded transition a message or document is written for, and whose name the letters carry.
+    """The recorded transition a message or document is written for, and the company whose name, address and
+    department names the letters carry.
 
     `info_request` is the data of the cycle's latest information request, which reminders repeat."""
 
@@ -117,7 +120,7 @@ class Occasion:
             "deadlines": self.state.deadlines,
             "event": self.event,
             "data": self.event.data,
-            "company_name": self.settings.company_name,
+            "company": self.settings.company,
             "info_request": self.info_request,
         }
 

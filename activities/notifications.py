@@ -1,53 +1,43 @@
-"""Where the record's messages go: the staff mailboxes and the company name the letters carry, and how a
-customer is reached. Read from the environment once, when the worker starts."""
+"""Where the record's messages go: the staff mailboxes and the company whose name the letters carry, and how a
+customer is reached. Given by the worker (from `starter.settings`), never read here."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from domain.models import Customer, Recipient
+import structlog
+
+from domain.company import CompanyProfile
+from domain.intake import Customer
+from domain.models import Recipient
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
 class NotificationSettings:
-    """Who staff messages go to and whose name the letters carry; read from the environment once."""
+    """The company (its name, address and departments with their mailboxes) and the two staff mailboxes that are
+    not a department's."""
 
-    company_name: str = "Công ty"
+    company: CompanyProfile
     supervisor: str = "supervisor@localhost"
+    """The customer-care supervisor (`COMPLAINTS_STAFF_EMAIL_SUPERVISOR`)."""
     manager: str = "manager@localhost"
-    department_head: str = "{department}-head@localhost"
-    """`{department}` is replaced by the complaint's department."""
-    department: str = "{department}@localhost"
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> NotificationSettings:
-        """`COMPLAINTS_STAFF_EMAIL_<ROLE>` (SUPERVISOR, MANAGER, DEPARTMENT_HEAD, DEPARTMENT) and
-        `COMPLAINTS_COMPANY_NAME`; unset means the localhost defaults the embedded stack works with."""
-        env = os.environ if environ is None else environ
-        defaults = cls()
-
-        def pick(name: str, default: str) -> str:
-            return env.get(name, "").strip() or default
-
-        return cls(
-            company_name=pick("COMPLAINTS_COMPANY_NAME", defaults.company_name),
-            supervisor=pick("COMPLAINTS_STAFF_EMAIL_SUPERVISOR", defaults.supervisor),
-            manager=pick("COMPLAINTS_STAFF_EMAIL_MANAGER", defaults.manager),
-            department_head=pick("COMPLAINTS_STAFF_EMAIL_DEPARTMENT_HEAD", defaults.department_head),
-            department=pick("COMPLAINTS_STAFF_EMAIL_DEPARTMENT", defaults.department),
-        )
+    """The manager (`COMPLAINTS_STAFF_EMAIL_MANAGER`)."""
 
     def staff_address(self, recipient: Recipient, department: str) -> str:
-        """The mailbox of a staff recipient; department mailboxes are per department."""
-        pattern = {
-            Recipient.SUPERVISOR: self.supervisor,
-            Recipient.MANAGER: self.manager,
-            Recipient.DEPARTMENT_HEAD: self.department_head,
-            Recipient.DEPARTMENT: self.department,
-        }[recipient]
-        return pattern.replace("{department}", department)
+        """The mailbox of a staff recipient: a department's and its head's come from the company profile. A
+        department the profile no longer lists (recorded before it changed) has its mail sent to the supervisor,
+        who can route it, rather than lost."""
+        if recipient is Recipient.SUPERVISOR:
+            return self.supervisor
+        if recipient is Recipient.MANAGER:
+            return self.manager
+        known = self.company.department(department)
+        if known is None:
+            log.warning("department not in the company profile: mail goes to the supervisor", department=department)
+            return self.supervisor
+        return known.head_mailbox if recipient is Recipient.DEPARTMENT_HEAD else known.mailbox
 
 
 def customer_contact(customer: Customer) -> tuple[str, str]:

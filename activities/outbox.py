@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import smtplib
 import ssl
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Protocol
+from typing import Literal, Protocol
 
 import asyncpg
 import structlog
@@ -47,31 +45,12 @@ class SmtpTransport:
     host: str
     port: int = 25
     username: str | None = None
-    password: str | None = None
-    security: str = "none"
-    """`none`, `starttls` or `ssl` (implicit TLS, usually port 465)."""
+    password: str | None = field(default=None, repr=False)
+    """Kept out of the repr, so a logged transport never shows it."""
+    security: Literal["none", "starttls", "ssl"] = "none"
+    """`ssl` is implicit TLS (usually port 465)."""
     timeout: float = 30.0
     name: str = "smtp"
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> SmtpTransport | None:
-        """From `COMPLAINTS_SMTP_HOST` (unset: None, deliver to the log), `_PORT`, `_USERNAME`, `_PASSWORD`,
-        `_SECURITY` (`none`, `starttls`, `ssl`)."""
-        env = os.environ if environ is None else environ
-        host = env.get("COMPLAINTS_SMTP_HOST", "").strip()
-        if not host:
-            return None
-        security = env.get("COMPLAINTS_SMTP_SECURITY", "none").strip().lower() or "none"
-        if security not in ("none", "starttls", "ssl"):
-            raise ValueError(f"COMPLAINTS_SMTP_SECURITY must be none, starttls or ssl, not {security!r}")
-        default_port = 465 if security == "ssl" else 25
-        return cls(
-            host=host,
-            port=int(env.get("COMPLAINTS_SMTP_PORT", "").strip() or default_port),
-            username=env.get("COMPLAINTS_SMTP_USERNAME") or None,
-            password=env.get("COMPLAINTS_SMTP_PASSWORD") or None,
-            security=security,
-        )
 
     async def send(self, message: EmailMessage) -> None:
         await asyncio.to_thread(self._send, message)
@@ -112,43 +91,21 @@ WHERE id = $1
 """
 
 
-class MailSettings(Protocol):
-    """The part of the project's settings object (`starter.settings.Settings`) the sender reads."""
-
-    @property
-    def smtp_host(self) -> str | None: ...
-    @property
-    def smtp_port(self) -> int: ...
-    @property
-    def smtp_sender(self) -> str: ...
-
-
 class OutboxSender:
     """Delivers pending outbox rows: e-mail through the transport when there is one, otherwise to the log."""
 
     def __init__(
         self,
         pool: asyncpg.Pool,
-        settings: MailSettings | None = None,
-        *,
         transport: Transport | None = None,
+        *,
+        sender: str = "cskh@localhost",
         max_attempts: int = 20,
     ) -> None:
-        """Mail goes through `transport` if given, else SMTP if `settings.smtp_host` (or, without settings,
-        `COMPLAINTS_SMTP_HOST`) is set, else to the log: the development default."""
+        """Mail goes through `transport` (the worker builds it from the settings: `Settings.smtp_transport`);
+        without one, to the log: the development default. `sender` is the From address."""
         self._pool = pool
-        env_transport = SmtpTransport.from_env()
-        if transport is not None:
-            self._transport: Transport | None = transport
-        elif settings is None:
-            self._transport = env_transport
-        elif settings.smtp_host:
-            # Host and port from the settings object; credentials and TLS mode only from the environment.
-            base = env_transport or SmtpTransport(host=settings.smtp_host)
-            self._transport = replace(base, host=settings.smtp_host, port=settings.smtp_port)
-        else:
-            self._transport = None
-        sender = settings.smtp_sender if settings is not None else os.environ.get("COMPLAINTS_SMTP_SENDER", "")
+        self._transport = transport
         self._from = sender.strip() or "cskh@localhost"
         self._max_attempts = max_attempts
 

@@ -25,11 +25,11 @@ from activities.documents import Occasion, render_document, render_message
 from activities.metrics import ComplaintMetrics
 from activities.notifications import NotificationSettings, customer_contact
 from activities.queries import SELECT_EVENTS
+from domain.actions import Action
 from domain.calendar import BUSINESS_TZ, WorkingCalendar
 from domain.deadlines import compute_deadlines
 from domain.lifecycle import start_state
 from domain.models import (
-    Action,
     ComplaintState,
     CycleClocks,
     MergePrimary,
@@ -167,11 +167,11 @@ class ComplaintRecords:
         self,
         pool: asyncpg.Pool,
         calendar: WorkingCalendar,
-        settings: NotificationSettings | None = None,
+        settings: NotificationSettings,
     ) -> None:
         self._pool = pool
         self._calendar = calendar
-        self._settings = settings or NotificationSettings.from_env()
+        self._settings = settings
 
     # ---- activities ----
 

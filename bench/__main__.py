@@ -156,7 +156,8 @@ async def embedded_stack(work: Path) -> AsyncIterator[Stack]:
         stack.push_async_callback(pool.close)
         await migrate(pool)
         settings = Settings(task_queue=COMPLAINT_QUEUE, metrics_address="")
-        yield Stack(work, dsn, address, key_ring, client, pool, ComplaintRecords(pool, calendar), calendar, settings)
+        records = ComplaintRecords(pool, calendar, settings.notifications())
+        yield Stack(work, dsn, address, key_ring, client, pool, records, calendar, settings)
 
 
 @asynccontextmanager

@@ -20,7 +20,7 @@ from temporalio.client import WorkflowHandle
 from bench.floor import BareWorkflow
 from bench.report import quantile
 from bench.throughput import bench_id, intake
-from domain.models import Action, Role
+from domain.actions import Action, Role
 from starter.client import ComplaintClient
 from web.app import build_web_app
 from web.settings import WebSettings

@@ -20,9 +20,11 @@ import asyncpg
 
 from activities.records import ComplaintRecords, cycle_clocks, snapshot_row
 from bench.throughput import STEPS
+from domain.actions import ActionRequest
 from domain.calendar import WorkingCalendar
+from domain.intake import Channel, Customer, Intake
 from domain.lifecycle import apply_action, start_state
-from domain.models import ActionRequest, Channel, ComplaintState, Customer, Intake, Transition, TransitionRecord
+from domain.models import ComplaintState, Transition, TransitionRecord
 
 RECEIVED = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 """A Monday morning in Ho Chi Minh City: the clocks are the usual 24 h and 20 working days."""

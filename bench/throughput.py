@@ -16,7 +16,7 @@ from temporalio.client import Client
 
 from bench.cpu import CpuMeter
 from bench.floor import BareWorkflow
-from domain.models import Action, Role
+from domain.actions import Action, Role
 from starter.client import ComplaintClient
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"

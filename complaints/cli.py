@@ -50,7 +50,10 @@ from complaints.complaint_commands import (
 )
 from complaints.process_commands import cmd_dev, cmd_web, cmd_worker
 from complaints.user_commands import cmd_user_add, cmd_user_change
-from domain.models import Action, IntakeError, Role, Stage
+from domain.actions import Action, Role
+from domain.company import CompanyProfileError
+from domain.intake import IntakeError
+from domain.models import Stage
 from starter.logs import configure_logging
 
 # ---- the parser ----
@@ -245,6 +248,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         return exc.status
     except IntakeError as exc:
         say(args.command, f"{exc.field}: {exc.problem}")
+        return EXIT_REFUSED
+    except CompanyProfileError as exc:  # the worker's or the web's, read as they start
+        say(args.command, f"configuration: the company profile: {exc}")
         return EXIT_REFUSED
     except OverflowError as exc:  # a date or number beyond what the arithmetic holds can only come from input
         say(args.command, f"a value out of range: {exc}")

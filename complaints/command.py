@@ -12,9 +12,8 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import ValidationError
-
-from starter.settings import Settings
+from domain.company import CompanyProfile, CompanyProfileError
+from starter.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -73,9 +72,15 @@ def say(command: str, message: str) -> None:
 def read_settings() -> Settings:
     try:
         return Settings()
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise Failure(f"configuration: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+    except SettingsError as exc:
+        raise Failure(f"configuration: {exc}") from None
+
+
+def company_of(settings: Settings) -> CompanyProfile:
+    try:
+        return settings.company()
+    except CompanyProfileError as exc:
+        raise Failure(f"configuration: the company profile: {exc}") from None
 
 
 def data_dir_of(args: argparse.Namespace) -> Path:
@@ -181,7 +186,10 @@ async def complaint_client(args: argparse.Namespace) -> ComplaintClient:
 
     settings = read_settings()
     return ComplaintClient(
-        await temporal_client(args), task_queue=settings.task_queue, receipt_window=settings.receipt_window
+        await temporal_client(args),
+        task_queue=settings.task_queue,
+        receipt_window=settings.receipt_window,
+        company=company_of(settings),
     )
 
 

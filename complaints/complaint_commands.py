@@ -20,6 +20,7 @@ from complaints.command import (
     POSTGRES_CONNECT_TIMEOUT,
     Failure,
     answered,
+    company_of,
     complaint_client,
     database_url_of,
     emit,
@@ -29,31 +30,23 @@ from complaints.command import (
     read_json,
     read_settings,
 )
-from domain.calendar import CalendarFileError, load_calendar
+from domain.actions import ACTION_DATA, Action, ActionRequest, Door, Role
+from domain.calendar import CalendarFileError
 from domain.deadlines import compute_deadlines
-from domain.models import (
-    ACTION_DATA,
-    Action,
-    ActionRequest,
-    ComplaintId,
-    ComplaintState,
-    Department,
-    Door,
-    Intake,
-    Role,
-    Stage,
-)
+from domain.fields import ComplaintId, DepartmentCode
+from domain.intake import Intake
+from domain.models import ComplaintState, Stage
 from domain.text import TextRefused, check_data_shape
 
 if TYPE_CHECKING:
-    from activities.records import ComplaintRecords
+    from activities.queries import ComplaintQueries
 
 MAX_LIST_LIMIT = 1000
 """Rows `list` prints at most: a bounded page; `--offset` reaches the rest."""
 MAX_LIST_OFFSET = 1_000_000_000
 """Far beyond any complaint count, and well inside PostgreSQL's bigint."""
 COMPLAINT_ID = TypeAdapter(ComplaintId)
-DEPARTMENT = TypeAdapter(Department)
+DEPARTMENT = TypeAdapter(DepartmentCode)
 
 
 def _action_data(text: str) -> dict[str, Any]:
@@ -139,7 +132,9 @@ async def cmd_start(args: argparse.Namespace) -> int:
     from starter.client import parse_intake
 
     raw = read_json(args.file, "intake")
-    intake = parse_intake(raw, window=read_settings().receipt_window)  # before connecting: bad input starts nothing
+    settings = read_settings()
+    # Before connecting: bad input (an unknown department too) starts nothing.
+    intake = parse_intake(raw, window=settings.receipt_window, company=company_of(settings))
     complaint_id = intake.complaint_id or uuid.uuid4().hex  # chosen here, so a timeout can still name it
     intake = intake.model_copy(update={"complaint_id": complaint_id})
     client = await complaint_client(args)
@@ -230,15 +225,14 @@ async def cmd_show(args: argparse.Namespace) -> int:
 
 
 @contextlib.asynccontextmanager
-async def _records(args: argparse.Namespace) -> AsyncIterator[ComplaintRecords]:
+async def _records(args: argparse.Namespace) -> AsyncIterator[ComplaintQueries]:
     """The records on PostgreSQL for one read, with its failures as the command's exit statuses (3: unreachable)."""
     import asyncpg
 
     from activities.database import create_pool, database_unavailable
-    from activities.records import ComplaintRecords
+    from activities.queries import ComplaintQueries
 
     dsn = database_url_of(args)
-    calendar = _calendar()
     try:
         pool = await create_pool(dsn, min_size=1, max_size=1, connect_timeout=POSTGRES_CONNECT_TIMEOUT)
     except (OSError, asyncpg.PostgresError) as exc:
@@ -246,7 +240,7 @@ async def _records(args: argparse.Namespace) -> AsyncIterator[ComplaintRecords]:
     except (ValueError, OverflowError) as exc:  # a URL asyncpg cannot use (scheme, port, sslmode); never echoed
         raise Failure(f"configuration: the database URL: {exc}") from None
     try:
-        yield ComplaintRecords(pool, calendar)
+        yield ComplaintQueries(pool)
     except asyncpg.UndefinedTableError:
         raise Failure("the database has no complaints schema yet: start a worker once (it migrates)") from None
     except Exception as exc:  # the server went away between connecting and answering
@@ -296,7 +290,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def _calendar() -> Any:
     try:
-        return load_calendar(read_settings().calendar_file)
+        return read_settings().calendar()
     except CalendarFileError as exc:
         raise Failure(f"calendar: {exc}") from None
 

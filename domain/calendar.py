@@ -22,7 +22,6 @@ import holidays
 
 __all__ = [
     "BUSINESS_TZ",
-    "CALENDAR_FILE_ENV",
     "CalendarFileError",
     "WorkingCalendar",
     "load_calendar",
@@ -30,9 +29,6 @@ __all__ = [
 
 BUSINESS_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 """The time zone whose local dates count as days for the legal clocks."""
-
-CALENDAR_FILE_ENV = "COMPLAINTS_CALENDAR_FILE"
-"""Environment variable naming the company override file when none is passed."""
 
 _DAYS_OFF_KEY = "extra_days_off"
 _WORKING_DAYS_KEY = "extra_working_days"
@@ -140,17 +136,14 @@ def _dates_for_key(path: Path, data: dict[str, object], key: str) -> frozenset[d
 
 
 def load_calendar(path: str | os.PathLike[str] | None = None) -> WorkingCalendar:
-    """Build the calendar, with company overrides from ``path`` or ``$COMPLAINTS_CALENDAR_FILE``.
+    """Build the calendar, with company overrides from ``path`` (the settings' ``COMPLAINTS_CALENDAR_FILE``).
 
     No file named means the plain public calendar. A named file that is
     missing or malformed is an error rather than silently ignored, because a
     wrong calendar moves deadlines promised to customers.
     """
-    if path is None:
-        env_value = os.environ.get(CALENDAR_FILE_ENV, "").strip()
-        if not env_value:
-            return WorkingCalendar()
-        path = env_value
+    if path is None or not str(path).strip():
+        return WorkingCalendar()
     file_path = Path(path)
     try:
         with file_path.open("rb") as fh:

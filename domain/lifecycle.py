@@ -13,35 +13,36 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ValidationError
 
-from domain.calendar import BUSINESS_TZ
-from domain.models import (
+from domain.actions import (
     ACTION_DATA,
-    FINAL_STAGES,
     Action,
     ActionRequest,
-    Approval,
-    Cause,
     CauseIdentified,
     Close,
+    ManagerApproval,
+    MergeInto,
+    ProposePlan,
+    Reopen,
+    RequestInfo,
+    Role,
+    SendResolution,
+    Transfer,
+)
+from domain.calendar import BUSINESS_TZ
+from domain.intake import Intake, ResolveOnFirstContact
+from domain.models import (
+    FINAL_STAGES,
+    Approval,
+    Cause,
     ComplaintState,
     CycleClocks,
     DocumentKind,
     EscalationLevel,
-    Intake,
-    ManagerApproval,
-    MergeInto,
     MergePrimary,
     Notification,
-    ProposePlan,
     Recipient,
-    Reopen,
-    RequestInfo,
-    ResolveOnFirstContact,
-    Role,
-    SendResolution,
     Stage,
     TimelineEvent,
-    Transfer,
     Transition,
 )
 from domain.policy import POLICY

@@ -31,6 +31,9 @@ class Refusal(StrEnum):
     """params: action, primary (the complaint id to merge into)."""
     MERGE_NEEDS_MANAGER = "merge_needs_manager"
     """params: action, primary."""
+    DEPARTMENT_UNKNOWN = "department_unknown"
+    """params: field (`department`, `to_department`, `departments`), department (the code sent), known (the codes
+    the company profile lists), and action for an action. Intake's `IntakeError` carries the same code."""
 
 
 class ActionRejected(ValueError):

@@ -25,20 +25,14 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.actions import Action, ActionRequest, Door, Role
+from domain.company import CompanyProfile
+from domain.intake import Intake, IntakeError, check_received_at
 from domain.lifecycle import ActionRejected, parse_data
-from domain.models import (
-    Action,
-    ActionRequest,
-    ComplaintInput,
-    ComplaintState,
-    Door,
-    Intake,
-    IntakeError,
-    Role,
-    check_received_at,
-)
+from domain.models import ComplaintInput, ComplaintState
 from domain.policy import POLICY
 from domain.refusals import Refusal
+from starter.settings import load_company_profile
 from workflows.complaint import MOVING, ComplaintWorkflow
 from workflows.visibility import start_attributes, static_summary
 
@@ -76,9 +70,15 @@ def workflow_id_for(complaint_id: str) -> str:
     return f"complaint-{complaint_id}"
 
 
-def parse_intake(raw: Any, now: datetime | None = None, window: timedelta = POLICY.receipt_window) -> Intake:
+def parse_intake(
+    raw: Any,
+    now: datetime | None = None,
+    window: timedelta = POLICY.receipt_window,
+    company: CompanyProfile | None = None,
+) -> Intake:
     """Intake from JSON-like data, or `IntakeError` naming the first bad field, its code the pydantic error type
-    (a text policy code such as `text_control_character`, or `received_at_too_early`). Nothing is started on error.
+    (a text policy code such as `text_control_character`, `received_at_too_early`, or `department_unknown` for a
+    department not in `company`'s profile). Nothing is started on error.
     """
     try:
         intake = Intake.model_validate(raw)
@@ -88,18 +88,21 @@ def parse_intake(raw: Any, now: datetime | None = None, window: timedelta = POLI
         raise IntakeError(
             field, err["msg"].removeprefix("Value error, "), err["type"], dict(err.get("ctx") or {})
         ) from None
+    if company is not None:
+        company.check_intake(intake)
     if intake.received_at is not None:
         check_received_at(intake.received_at, now or datetime.now(UTC), window)
     return intake
 
 
-def checked_before_sending(action: Action, request: ActionRequest) -> None:
-    """The action's data as its own model takes it, and the request within `MAX_REQUEST_BYTES`; else
-    `ActionFailed` naming the field. Only the workflow knows whether the action is allowed now, but data that no
-    stage would take (a note of three megabytes) must not travel to Temporal: it would only be refused there, or,
-    grown past the payload limit, fail the complaint's workflow task."""
+def checked_before_sending(action: Action, request: ActionRequest, company: CompanyProfile) -> None:
+    """The action's data as its own model takes it, naming only the company's departments, and the request within
+    `MAX_REQUEST_BYTES`; else `ActionFailed` naming the field. Only the workflow knows whether the action is allowed
+    now, but data that no stage would take (a note of three megabytes, a transfer to a department the company does
+    not have) must not travel to Temporal: it would only be refused there, be recorded, or, grown past the payload
+    limit, fail the complaint's workflow task."""
     try:
-        parse_data(action, request)
+        company.check_action(action, parse_data(action, request))
     except ActionRejected as exc:
         raise ActionFailed(action.value, str(exc), exc.code.value, exc.params) from None
     size = len(request.model_dump_json().encode())
@@ -113,11 +116,16 @@ class ComplaintClient:
         client: Client,
         task_queue: str = DEFAULT_TASK_QUEUE,
         receipt_window: timedelta = POLICY.receipt_window,
+        company: CompanyProfile | None = None,
     ) -> None:
-        """`receipt_window`: how long before now a `received_at` may lie (`COMPLAINTS_RECEIPT_WINDOW_DAYS`)."""
+        """`receipt_window`: how long before now a `received_at` may lie (`COMPLAINTS_RECEIPT_WINDOW_DAYS`).
+        `company`: the profile whose departments a complaint may be received by, transferred to or name
+        (`Settings.company()`, as the worker's); unset, the built-in one (`starter/company.toml`). Every door goes
+        through here, so an unknown department is refused the same way at each, before anything starts."""
         self.client = client
         self.task_queue = task_queue
         self.receipt_window = receipt_window
+        self.company = company or load_company_profile()
 
     async def start(self, raw_intake: Intake | dict[str, Any]) -> ComplaintState:
         """Start a complaint and return it once registered (case number, deadlines).
@@ -128,6 +136,7 @@ class ComplaintClient:
         intake = parse_intake(
             raw_intake.model_dump(mode="json") if isinstance(raw_intake, Intake) else raw_intake,
             window=self.receipt_window,
+            company=self.company,
         )
         complaint_id = intake.complaint_id or uuid.uuid4().hex
         intake = intake.model_copy(update={"complaint_id": complaint_id})
@@ -196,7 +205,7 @@ class ComplaintClient:
             params = {key: str(value) for key, value in (err.get("ctx") or {}).items()}
             params |= {"action": action.value, "field": field, "problem": err["type"]}
             raise ActionFailed(action.value, f"{field}: {err['msg']}", Refusal.FIELD_INVALID.value, params) from None
-        checked_before_sending(action, request)
+        checked_before_sending(action, request, self.company)
         for _ in range(MOVING_RETRIES):
             try:
                 state: ComplaintState = await self.handle(complaint_id).execute_update(
@@ -222,7 +231,7 @@ class ComplaintClient:
     async def signal(self, complaint_id: str, action: Action | str, request: ActionRequest) -> None:
         """Fire-and-forget for the three external events; rules are the same, a rejection is only logged. Data the
         action could never take is refused here (`ActionFailed`), before it is sent."""
-        checked_before_sending(Action(action), request)
+        checked_before_sending(Action(action), request, self.company)
         await self.handle(complaint_id).signal(Action(action).value, request)
 
     async def state(self, complaint_id: str) -> ComplaintState:

@@ -1,24 +1,59 @@
 """One settings object for every process, read from the environment; the embedded stack needs none of it.
 
-The Temporal connection is not here: it comes from `temporalio.envconfig` (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
-TEMPORAL_API_KEY, TLS), the SDK's own standard.
+This is the one module that reads the environment: processes hand what the layers below need to them as plain
+values (a calendar, a company profile, an SMTP transport). The Temporal connection is not here: it comes from
+`temporalio.envconfig` (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS), the SDK's own standard.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from activities.notifications import NotificationSettings
+from activities.outbox import SmtpTransport
+from domain.calendar import WorkingCalendar, load_calendar
+from domain.company import CompanyProfile, CompanyProfileError, parse_company_profile
 from domain.policy import POLICY
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_COMPANY_PROFILE = Path(__file__).resolve().parent / "company.toml"
+"""The profile the embedded stack uses when `COMPLAINTS_COMPANY_PROFILE` is unset."""
+MOVED_TO_PROFILE = {
+    "company_name": "legal_name",
+    "staff_email_department": "departments[].mailbox",
+    "staff_email_department_head": "departments[].head_mailbox",
+}
+"""Settings of earlier versions that the company profile now holds: set, they are refused rather than ignored."""
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names its environment variable."""
+
+
+def load_company_profile(path: Path | None = None) -> CompanyProfile:
+    """The profile in `path`, or the built-in default; `CompanyProfileError` names the file and the field."""
+    path = path or DEFAULT_COMPANY_PROFILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CompanyProfileError(f"{path}: cannot read the company profile: {exc}") from None
+    return parse_company_profile(text, str(path))
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COMPLAINTS_", extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        """A bad value is a `SettingsError` naming its environment variable (`COMPLAINTS_SMTP_SECURITY: ...`)."""
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise SettingsError(_worded(type(self), exc)) from None
 
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     """An existing PostgreSQL; unset, `complaints dev` runs an embedded one."""
@@ -36,9 +71,25 @@ class Settings(BaseSettings):
     """How long a complaint's next workflow task waits for the worker that has it cached before any worker takes it
     (replaying its history). Temporal's default; shorter moves the complaints of a crashed worker on sooner, at the
     price of more replays when a live worker is merely busy."""
+    company_profile: Path | None = None
+    """`COMPLAINTS_COMPANY_PROFILE`: the company's TOML profile (legal name, address, departments); unset, the
+    built-in `starter/company.toml`."""
     smtp_host: str | None = None
-    smtp_port: int = 25
+    """Unset: the outbox is delivered to the log (no personal data in it)."""
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    """Unset: 465 with `ssl`, else 25."""
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["none", "starttls", "ssl"] = "none"
+    """`ssl` is implicit TLS (usually port 465)."""
     smtp_sender: str = "cskh@localhost"
+    staff_email_supervisor: str = "supervisor@localhost"
+    """The customer-care supervisor: a missed first response."""
+    staff_email_manager: str = "manager@localhost"
+    """The manager: a breached resolution, a plan waiting for approval."""
+    company_name: str | None = None
+    staff_email_department: str | None = None
+    staff_email_department_head: str | None = None
     encryption_keys: SecretStr | None = None
     """`id1:base64key,id2:base64key`, the last the newest (see `starter.codec`); or use `key_file`."""
     key_file: Path | None = None
@@ -49,9 +100,61 @@ class Settings(BaseSettings):
     """`COMPLAINTS_RECEIPT_WINDOW_DAYS`: how many days before now a `received_at` may lie (a letter arriving
     late); an earlier one is refused at every door."""
 
+    @model_validator(mode="after")
+    def _nothing_moved_is_set(self) -> Settings:
+        for name, field in MOVED_TO_PROFILE.items():
+            if getattr(self, name):
+                raise ValueError(f"{_variable(name)} is no longer read: set {field} in the company profile instead")
+        return self
+
     @property
     def receipt_window(self) -> timedelta:
         return timedelta(days=self.receipt_window_days)
+
+    def company(self) -> CompanyProfile:
+        """The company profile (`COMPLAINTS_COMPANY_PROFILE`, or the built-in one); read when asked."""
+        return load_company_profile(self.company_profile)
+
+    def calendar(self) -> WorkingCalendar:
+        """The working-day calendar with the company's overrides (`COMPLAINTS_CALENDAR_FILE`)."""
+        return load_calendar(self.calendar_file)
+
+    def notifications(self) -> NotificationSettings:
+        """Whose name the letters carry and where staff messages go: what the worker's records are given."""
+        return NotificationSettings(
+            company=self.company(), supervisor=self.staff_email_supervisor, manager=self.staff_email_manager
+        )
+
+    def smtp_transport(self) -> SmtpTransport | None:
+        """The mail server, or None (no `COMPLAINTS_SMTP_HOST`): the outbox then goes to the log."""
+        host = (self.smtp_host or "").strip()
+        if not host:
+            return None
+        return SmtpTransport(
+            host=host,
+            port=self.smtp_port or (465 if self.smtp_security == "ssl" else 25),
+            username=self.smtp_username or None,
+            password=self.smtp_password.get_secret_value() if self.smtp_password else None,
+            security=self.smtp_security,
+        )
+
+
+def _variable(name: str, model: type[BaseSettings] = Settings) -> str:
+    """The environment variable a field is read from."""
+    field = model.model_fields.get(name)
+    alias = field.validation_alias if field is not None else None
+    return alias if isinstance(alias, str) else f"COMPLAINTS_{name.upper()}"
+
+
+def _worded(model: type[BaseSettings], exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    name = str(err["loc"][0]) if err["loc"] else ""
+    message = err["msg"].removeprefix("Value error, ")
+    if not name:
+        return message
+    field = model.model_fields.get(name)
+    secret = field is not None and "SecretStr" in str(field.annotation)
+    return f"{_variable(name, model)}: {message}" + ("" if secret else f" (got {err['input']!r})")
 
 
 def load_settings() -> Settings:

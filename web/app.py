@@ -46,7 +46,7 @@ def build_web_app(
     counts and latencies (see `web.metrics`) for the holder of `COMPLAINTS_METRICS_TOKEN`. Only the hosts in
     `COMPLAINTS_ALLOWED_HOSTS` are answered.
     """
-    pages = Pages(pool, settings)
+    pages = Pages(pool, settings, complaints.company)
     queries = ComplaintQueries(pool)
     complaint_pages = ComplaintPages(pages, complaints, queries)
     metrics = WebMetrics(settings.metrics_token)

@@ -69,7 +69,9 @@ async def run_web(
                     password=DEV_PASSWORD,
                 )
         codec = codec or client.data_converter.payload_codec
-        complaints = ComplaintClient(client, settings.task_queue, receipt_window=settings.receipt_window)
+        complaints = ComplaintClient(
+            client, settings.task_queue, receipt_window=settings.receipt_window, company=settings.company()
+        )
         app = build_web_app(complaints, pool, web_settings, codec)
         await serve(app, host, port, stop, ready=ready)
 

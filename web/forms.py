@@ -21,19 +21,12 @@ from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from domain.actions import ACTION_DATA, Action, InfoItem, ReplyChannel
 from domain.calendar import BUSINESS_TZ
-from domain.models import (
-    ACTION_DATA,
-    MAX_TEXT_CHARS,
-    Action,
-    ComplaintState,
-    Customer,
-    InfoItem,
-    Intake,
-    ReplyChannel,
-    check_received_at,
-)
-from domain.models import IntakeError as DomainIntakeError
+from domain.fields import MAX_TEXT_CHARS
+from domain.intake import Customer, Intake, check_received_at
+from domain.intake import IntakeError as DomainIntakeError
+from domain.models import ComplaintState
 from domain.policy import POLICY
 from web.i18n import Translator
 from web.labels import INFO_ITEMS, INTAKE_CHANNELS, N_, REPLY_CHANNELS
@@ -109,9 +102,10 @@ REFUSALS = {
     "received_at_out_of_range": N_("Must be between %(earliest)s and %(latest)s."),
     "received_at_in_future": N_("Must not be in the future."),
     "received_at_too_early": N_("Must not be more than %(days)s days ago."),
+    "department_unknown": N_("The company has no department “%(department)s”."),
 }
 """The domain's refusal codes (the text policy, the receipt's clock) in the reader's words."""
-REFUSAL_PARAMS = dict.fromkeys(("character", "earliest", "latest", "days"), "?")
+REFUSAL_PARAMS = dict.fromkeys(("character", "earliest", "latest", "days", "department"), "?")
 """What a wording shows when a refusal came without the value it names, rather than failing the page."""
 
 
@@ -270,8 +264,9 @@ class Widget(StrEnum):
     CHOICES = "choices"
     """Several checkboxes, one value each."""
     DEPARTMENT = "department"
+    """One of the company's departments (a select of their names)."""
     DEPARTMENTS = "departments"
-    """Comma-separated department names."""
+    """Any of the company's departments (a checkbox each)."""
     DECISION = "decision"
     """Two submit buttons: approve, reject."""
 
@@ -301,7 +296,7 @@ ACTION_FORMS: dict[Action, tuple[FieldSpec, ...]] = {
     Action.CAUSE_IDENTIFIED: (
         _text("cause"),
         FieldSpec("company_at_fault", Widget.CHECKBOX, required=False),
-        FieldSpec("departments", Widget.DEPARTMENTS, required=False, max_length=900),
+        FieldSpec("departments", Widget.DEPARTMENTS, required=False),
     ),
     Action.PROPOSE_PLAN: (_text("plan"),),
     Action.MANAGER_APPROVAL: (_text("comment", required=False), FieldSpec("approved", Widget.DECISION)),
@@ -369,9 +364,7 @@ def read_action(action: Action, form: FormData, tr: Translator) -> ActionForm:
         elif spec.widget is Widget.CHOICES:
             data[spec.name] = form.all(spec.name)
         elif spec.widget is Widget.DEPARTMENTS:
-            if len(value) > spec.max_length:
-                result.errors[spec.name] = tr.gettext("Too long: at most %(max)s characters.", max=spec.max_length)
-            data[spec.name] = [part.strip() for part in value.split(",") if part.strip()]
+            data[spec.name] = [part.strip() for part in form.all(spec.name) if part.strip()]
         elif spec.widget is Widget.DECISION:
             if value not in ("true", "false"):
                 result.errors[spec.name] = tr.gettext("Choose one of the options.")

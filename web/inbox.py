@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from activities.queries import ComplaintQueries, InboxRow, page_count
-from domain.models import DEPARTMENT_CODE_PATTERN, Channel, Stage
+from domain.fields import DEPARTMENT_CODE_PATTERN
+from domain.intake import Channel
+from domain.models import Stage
 from domain.text import TextRefused, short_text
 from web.query import QueryRefused, check_query, one_of, page_number
 

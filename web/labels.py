@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from domain.actions import Action, InfoItem, ReplyChannel, Role
+from domain.intake import Channel
 from domain.lifecycle import ClockEvent
-from domain.models import Action, Channel, DocumentKind, InfoItem, ReplyChannel, Role, Stage
+from domain.models import DocumentKind, Stage
 
 
 def N_(message: str) -> str:
@@ -144,6 +146,3 @@ FIELDS: dict[str, str] = {
     "primary_complaint_id": N_("Complaint to keep"),
     "text": N_("Note"),
 }
-
-KNOWN_DEPARTMENTS = ("customer_care", "billing", "technical", "sales", "legal")
-"""Offered as suggestions in department fields; any well-formed department name is accepted."""

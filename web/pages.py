@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from domain.company import CompanyProfile
 from web import labels
 from web.forms import FormData
 from web.i18n import LANGUAGE_COOKIE, LANGUAGES, Translator, pick_language
@@ -50,11 +51,11 @@ class Context:
 class Pages:
     """The request side shared by every route: the pool, the settings, the sessions and the templates."""
 
-    def __init__(self, pool: asyncpg.Pool, settings: WebSettings) -> None:
+    def __init__(self, pool: asyncpg.Pool, settings: WebSettings, company: CompanyProfile) -> None:
         self.pool = pool
         self.settings = settings
         self.sessions = SessionStore(pool, settings)
-        self.templates = PageTemplates()
+        self.templates = PageTemplates(company)
 
     async def context(self, request: Request) -> Context:
         check_query(request.query_params)  # a parameter no page can take: `bad_query`'s 400

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic_core import ErrorDetails
 
+from domain.company import CompanyProfile
 from domain.models import Stage
 from domain.refusals import Refusal
 from web import labels
@@ -29,6 +30,7 @@ WORDING: dict[Refusal, str] = {
     ),
     Refusal.MERGE_INTO_ITSELF: N_("A complaint cannot be merged into itself."),
     Refusal.MERGE_NOT_OPEN: N_("The complaint to keep is not open (unknown or ended)."),
+    Refusal.DEPARTMENT_UNKNOWN: N_("“%(field)s”: the company has no department “%(department)s”."),
     Refusal.MERGE_NEEDS_MANAGER: N_(
         "This complaint was received before the one to keep, so merging would move its deadlines earlier: "
         "only a manager may do that."
@@ -41,6 +43,12 @@ def _label(table: Mapping[str, str], value: object, tr: Translator) -> str:
     return tr.gettext(table[str(value)]) if str(value) in table else str(value)
 
 
+def _department(code: str, tr: Translator, company: CompanyProfile | None) -> str:
+    if company is None:
+        return code
+    return company.department_name(code, "vi" if tr.language == "vi" else "en")
+
+
 def _problem(params: Mapping[str, Any], tr: Translator) -> str:
     """The field's problem from its sub-code (a text policy code, or a pydantic error type with its context)."""
     code = str(params.get("problem", ""))
@@ -51,8 +59,11 @@ def _problem(params: Mapping[str, Any], tr: Translator) -> str:
     return problem_text(error, tr) or tr.gettext("Not a valid value.")
 
 
-def refused_action_text(code: str | None, params: Mapping[str, Any] | None, tr: Translator) -> str | None:
-    """The refusal in the reader's words, or None when it came without a code this interface knows."""
+def refused_action_text(
+    code: str | None, params: Mapping[str, Any] | None, tr: Translator, company: CompanyProfile | None = None
+) -> str | None:
+    """The refusal in the reader's words, or None when it came without a code this interface knows; a department
+    by its name in `company`'s profile (its code when the profile does not list it)."""
     if code not in set(Refusal):
         return None
     refusal = Refusal(code)
@@ -63,7 +74,7 @@ def refused_action_text(code: str | None, params: Mapping[str, Any] | None, tr: 
         "roles": ", ".join(_label(labels.ROLES, role, tr) for role in params.get("roles", ["?"])),
         "role": _label(labels.ROLES, params.get("role", "?"), tr),
         "field": _label(labels.FIELDS, params.get("field", "?"), tr),
-        "department": str(params.get("department", "?")),
+        "department": _department(str(params.get("department", "?")), tr, company),
     }
     if refusal is Refusal.FIELD_INVALID:
         values["problem"] = _problem(params, tr)

@@ -1,16 +1,16 @@
-"""The web form's settings, from `COMPLAINTS_*` environment variables; the embedded stack needs none of them."""
+"""The web form's own settings, from `COMPLAINTS_*` environment variables, on top of every process's settings
+(`starter.settings.Settings`: the company profile, the receipt window, ...); the embedded stack needs none."""
 
 from __future__ import annotations
 
 import os
 import secrets
-from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode
 
-from starter.settings import PROJECT_ROOT
+from starter.settings import Settings
 
 SECRET_FILE = "session_secret"
 """Generated in the data directory on first start when COMPLAINTS_SESSION_SECRET is unset."""
@@ -20,10 +20,9 @@ EMBEDDED_HOSTS = ("localhost", "127.0.0.1", "[::1]", "testserver")
 """The names the embedded stack is reached by, and `testserver`, the host of in-process test clients."""
 
 
-class WebSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="COMPLAINTS_", extra="ignore")
+class WebSettings(Settings):
+    """The one settings object with the web form's fields added: one way to read configuration."""
 
-    data_dir: Path = PROJECT_ROOT / "data"
     session_secret: SecretStr | None = None
     """Signs the cookie of visitors not signed in yet (the sign-in form's CSRF token); signed-in sessions are rows
     in PostgreSQL. Every web process behind one load balancer needs the same one."""

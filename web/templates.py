@@ -12,6 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from domain.company import CompanyProfile
 from web import labels
 from web.clock import local_time, time_left
 from web.forms import Widget
@@ -21,8 +22,10 @@ from web.users import UserRole
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 
-def page_environment(language: str) -> Environment:
-    """The environment pages in `language` render with: its translations, label filters and globals."""
+def page_environment(language: str, company: CompanyProfile) -> Environment:
+    """The environment pages in `language` render with: its translations, label filters and globals; departments
+    are shown by their names in that language (`|department`), and the department fields offer the company's
+    departments (`DEPARTMENTS`: code, name)."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -50,12 +53,13 @@ def page_environment(language: str) -> Environment:
         info_item=label(labels.INFO_ITEMS),
         reply_channel=label(labels.REPLY_CHANNELS),
         document=label(labels.DOCUMENTS),
+        department=lambda code: company.department_name(str(code), "vi" if language == "vi" else "en"),
     )
     env.globals.update(
         STAGES=labels.STAGES,
         CHANNELS=labels.CHANNELS,
         INTAKE_CHANNELS=[c.value for c in labels.INTAKE_CHANNELS],
-        KNOWN_DEPARTMENTS=labels.KNOWN_DEPARTMENTS,
+        DEPARTMENTS=[(d.code, d.name("vi" if language == "vi" else "en")) for d in company.departments],
         ROLES=[role.value for role in UserRole],
         Widget=Widget,
         language=language,
@@ -66,8 +70,8 @@ def page_environment(language: str) -> Environment:
 class PageTemplates:
     """The environments of every language, built once per app."""
 
-    def __init__(self) -> None:
-        self.environments = {language: page_environment(language) for language in LANGUAGES}
+    def __init__(self, company: CompanyProfile) -> None:
+        self.environments = {language: page_environment(language, company) for language in LANGUAGES}
 
     def render(self, language: str, template: str, **values: Any) -> str:
         return self.environments[language].get_template(template).render(**values)

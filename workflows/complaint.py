@@ -17,6 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.records import RECORD_REFUSED, ComplaintRecords
+    from domain.actions import SIGNAL_ACTIONS, Action, ActionRequest, Door, MergeInto, Role
     from domain.lifecycle import (
         ActionRejected,
         ClockEvent,
@@ -31,18 +32,12 @@ with workflow.unsafe.imports_passed_through():
         next_clock,
     )
     from domain.models import (
-        SIGNAL_ACTIONS,
-        Action,
-        ActionRequest,
         ComplaintInput,
         ComplaintState,
         CycleClocks,
-        Door,
-        MergeInto,
         MergeNotice,
         MergePrimary,
         RegisterComplaint,
-        Role,
         Stage,
         TimelineEvent,
         Transition,

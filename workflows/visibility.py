@@ -10,7 +10,8 @@ from typing import Any
 
 from temporalio.common import SearchAttributeKey, SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
 
-from domain.models import ComplaintState, Intake
+from domain.intake import Intake
+from domain.models import ComplaintState
 
 STAGE = SearchAttributeKey.for_keyword("ComplaintStage")
 DEPARTMENT = SearchAttributeKey.for_keyword("Department")

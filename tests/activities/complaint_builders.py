@@ -14,19 +14,11 @@ from typing import Any
 from activities.notifications import NotificationSettings
 from activities.queries import ComplaintQueries
 from activities.records import ComplaintRecords
+from domain.actions import Action, ActionRequest, Role
+from domain.company import parse_company_profile
+from domain.intake import Channel, Customer, Intake
 from domain.lifecycle import ClockEvent, apply_action, apply_clock
-from domain.models import (
-    Action,
-    ActionRequest,
-    Channel,
-    ComplaintState,
-    Customer,
-    Intake,
-    RegisterComplaint,
-    Role,
-    Transition,
-    TransitionRecord,
-)
+from domain.models import ComplaintState, RegisterComplaint, Transition, TransitionRecord
 
 CUSTOMER_NAME = "Nguyễn Thị Hoa"
 CUSTOMER_PHONE = "+84 912 345 678"
@@ -37,7 +29,33 @@ PERSONAL_DATA = (CUSTOMER_NAME, CUSTOMER_PHONE, CUSTOMER_EMAIL, CUSTOMER_ADDRESS
 RECEIVED = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 """Monday 2 March 2026, 09:00 in Ho Chi Minh City."""
 
-SETTINGS = NotificationSettings(company_name="Công ty Cổ phần Viễn thông Thử nghiệm")
+TEST_COMPANY_PROFILE = """
+legal_name = "Công ty Cổ phần Viễn thông Thử nghiệm"
+address = "Số 1 Phố Thử, Hà Nội"
+
+[[departments]]
+code = "customer_care"
+name_vi = "Chăm sóc khách hàng"
+name_en = "Customer care"
+mailbox = "customer_care@localhost"
+head_mailbox = "customer_care-head@localhost"
+
+[[departments]]
+code = "billing"
+name_vi = "Tính cước"
+name_en = "Billing"
+mailbox = "tinh-cuoc@example.vn"
+head_mailbox = "truong-tinh-cuoc@example.vn"
+
+[[departments]]
+code = "network"
+name_vi = "Mạng lưới"
+name_en = "Network"
+mailbox = "mang-luoi@example.vn"
+head_mailbox = "network-head@localhost"
+"""
+"""A company of the tests' own, so documents show its names rather than the built-in profile's."""
+SETTINGS = NotificationSettings(parse_company_profile(TEST_COMPANY_PROFILE, "complaint_builders.py"))
 
 
 def intake(**changes: Any) -> Intake:

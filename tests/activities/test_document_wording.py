@@ -14,7 +14,8 @@ import pytest
 from complaint_builders import SETTINGS, Complaints
 
 from activities.documents import Occasion, render_document
-from domain.models import Action, ComplaintState, DocumentKind, Role, Transition
+from domain.actions import Action, Role
+from domain.models import ComplaintState, DocumentKind, Transition
 
 pytestmark = pytest.mark.postgres
 

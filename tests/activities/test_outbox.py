@@ -15,9 +15,10 @@ import structlog
 from complaint_builders import CUSTOMER_EMAIL, CUSTOMER_NAME, PERSONAL_DATA, Complaints
 
 from activities.outbox import OutboxSender, SmtpTransport
+from domain.actions import Action
 from domain.lifecycle import ClockEvent
-from domain.models import Action, ComplaintState
-from starter.settings import Settings
+from domain.models import ComplaintState
+from starter.settings import Settings, SettingsError
 
 
 @pytest.fixture(autouse=True)
@@ -72,7 +73,8 @@ async def test_without_smtp_messages_go_to_the_log_without_personal_data(
 ) -> None:
     await drain(pool)
     state = await acknowledged_and_escalated(complaints)
-    sender = OutboxSender(pool)
+    settings = Settings()
+    sender = OutboxSender(pool, settings.smtp_transport(), sender=settings.smtp_sender)
     with structlog.testing.capture_logs() as logs:
         assert await sender.deliver_pending() == 2
         assert await sender.deliver_pending() == 0
@@ -139,7 +141,7 @@ async def test_a_message_that_keeps_failing_stops_after_max_attempts(
 
 
 async def test_phone_only_customers_are_handed_over_through_the_log(complaints: Complaints, pool: asyncpg.Pool) -> None:
-    from domain.models import Customer
+    from domain.intake import Customer
 
     await drain(pool)
     state = (await complaints.register(customer=Customer(name=CUSTOMER_NAME, phone="0912345678"))).state
@@ -249,7 +251,8 @@ async def test_with_smtp_configured_messages_are_mailed(
     monkeypatch.setenv("COMPLAINTS_SMTP_PORT", str(smtp_server.port))
     monkeypatch.setenv("COMPLAINTS_SMTP_SENDER", "cskh@example.vn")
     state = await acknowledged_and_escalated(complaints)
-    sender = OutboxSender(pool)
+    settings = Settings()
+    sender = OutboxSender(pool, settings.smtp_transport(), sender=settings.smtp_sender)
     with structlog.testing.capture_logs() as logs:
         assert await sender.deliver_pending() == 2
     assert not any(item in repr(logs) for item in PERSONAL_DATA)
@@ -278,7 +281,7 @@ async def test_the_worker_settings_object_configures_smtp(
     await drain(pool)
     settings = Settings(smtp_host="127.0.0.1", smtp_port=smtp_server.port, smtp_sender="hotro@example.vn")
     state = await acknowledged_and_escalated(complaints)
-    assert await OutboxSender(pool, settings).deliver_pending() == 2
+    assert await OutboxSender(pool, settings.smtp_transport(), sender=settings.smtp_sender).deliver_pending() == 2
     parsed = [email.message_from_bytes(raw, policy=email.policy.default) for raw in smtp_server.messages]
     assert {message["From"] for message in parsed} == {"hotro@example.vn"}
     assert {row["delivered_via"] for row in await complaints.queries.outbox(state.complaint_id)} == {"smtp"}
@@ -287,13 +290,32 @@ async def test_the_worker_settings_object_configures_smtp(
 async def test_settings_without_smtp_host_deliver_to_the_log(complaints: Complaints, pool: asyncpg.Pool) -> None:
     await drain(pool)
     state = await acknowledged_and_escalated(complaints)
-    assert await OutboxSender(pool, Settings(smtp_host=None)).deliver_pending() == 2
+    assert await OutboxSender(pool, Settings(smtp_host=None).smtp_transport()).deliver_pending() == 2
     assert {row["delivered_via"] for row in await complaints.queries.outbox(state.complaint_id)} == {"log"}
 
 
-def test_smtp_settings_from_the_environment() -> None:
-    assert SmtpTransport.from_env({}) is None
-    transport = SmtpTransport.from_env({"COMPLAINTS_SMTP_HOST": "mail.example.vn", "COMPLAINTS_SMTP_SECURITY": "ssl"})
-    assert transport == SmtpTransport(host="mail.example.vn", port=465, security="ssl")
-    with pytest.raises(ValueError, match="COMPLAINTS_SMTP_SECURITY"):
-        SmtpTransport.from_env({"COMPLAINTS_SMTP_HOST": "x", "COMPLAINTS_SMTP_SECURITY": "tls1.0"})
+def test_smtp_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Host, port, credentials and TLS mode all come from the one settings object; the password is a secret."""
+    assert Settings(smtp_host=None).smtp_transport() is None
+    monkeypatch.setenv("COMPLAINTS_SMTP_HOST", "mail.example.vn")
+    monkeypatch.setenv("COMPLAINTS_SMTP_SECURITY", "ssl")
+    monkeypatch.setenv("COMPLAINTS_SMTP_USERNAME", "cskh")
+    monkeypatch.setenv("COMPLAINTS_SMTP_PASSWORD", "hunter2-secret")
+    settings = Settings()
+    assert "hunter2-secret" not in repr(settings) and "hunter2-secret" not in str(settings.model_dump())
+    assert settings.smtp_transport() == SmtpTransport(
+        host="mail.example.vn", port=465, username="cskh", password="hunter2-secret", security="ssl"
+    )
+    monkeypatch.setenv("COMPLAINTS_SMTP_PORT", "587")
+    monkeypatch.setenv("COMPLAINTS_SMTP_SECURITY", "starttls")
+    assert Settings().smtp_transport() == SmtpTransport(
+        host="mail.example.vn", port=587, username="cskh", password="hunter2-secret", security="starttls"
+    )
+    monkeypatch.setenv("COMPLAINTS_SMTP_SECURITY", "tls1.0")
+    with pytest.raises(SettingsError, match="COMPLAINTS_SMTP_SECURITY") as refused:
+        Settings()
+    assert "tls1.0" in str(refused.value)
+    monkeypatch.setenv("COMPLAINTS_SMTP_SECURITY", "none")
+    monkeypatch.setenv("COMPLAINTS_SMTP_PORT", "many")
+    with pytest.raises(SettingsError, match="COMPLAINTS_SMTP_PORT"):
+        Settings()

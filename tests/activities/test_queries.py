@@ -8,8 +8,9 @@ from datetime import date, timedelta
 from complaint_builders import RECEIVED, Complaints
 
 from activities.queries import ComplaintQueries
+from domain.actions import Action
 from domain.lifecycle import ClockEvent
-from domain.models import Action, ComplaintSummary, Stage
+from domain.models import ComplaintSummary, Stage
 
 
 def new_department() -> str:

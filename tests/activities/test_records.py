@@ -26,19 +26,13 @@ from activities.records import (
     cycle_clocks,
     format_case_number,
 )
+from domain.actions import Action, Role
 from domain.calendar import BUSINESS_TZ, WorkingCalendar
 from domain.deadlines import compute_deadlines
+from domain.fields import CASE_NUMBER_PATTERN
+from domain.intake import Customer
 from domain.lifecycle import RULES, ClockEvent
-from domain.models import (
-    CASE_NUMBER_PATTERN,
-    Action,
-    ComplaintState,
-    Customer,
-    DocumentKind,
-    Role,
-    Stage,
-    TransitionRecord,
-)
+from domain.models import ComplaintState, DocumentKind, Stage, TransitionRecord
 
 CASE_NUMBER = re.compile(r"KN-(\d{4})-(\d{6})")
 
@@ -343,10 +337,11 @@ async def test_every_message_and_document_of_a_full_lifecycle_renders(complaints
     addresses = {(m["recipient"], m["department"], m["template"]): m["address"] for m in messages}
     assert addresses[("customer", None, "request_info")] == CUSTOMER_EMAIL
     assert addresses[("supervisor", None, "first_response_missed")] == "supervisor@localhost"
-    assert addresses[("department_head", "billing", "resolution_warning")] == "billing-head@localhost"
+    # the department mailboxes are the company profile's (tests/activities/complaint_builders.py)
+    assert addresses[("department_head", "billing", "resolution_warning")] == "truong-tinh-cuoc@example.vn"
     assert addresses[("manager", None, "resolution_breached")] == "manager@localhost"
-    assert addresses[("department", "network", "fix_request")] == "network@localhost"
-    assert addresses[("department", "billing", "transfer")] == "billing@localhost"
+    assert addresses[("department", "network", "fix_request")] == "mang-luoi@example.vn"
+    assert addresses[("department", "billing", "transfer")] == "tinh-cuoc@example.vn"
     for message in messages:
         text = message["subject"] + message["body"]
         assert message["subject"].startswith(f"[{state.case_number}] "), message["subject"]
@@ -356,6 +351,7 @@ async def test_every_message_and_document_of_a_full_lifecycle_renders(complaints
             assert message["body"].startswith(f"Kính gửi Quý khách {CUSTOMER_NAME},")
         else:  # staff messages point to the record, they do not copy the customer's details
             assert not any(item in text for item in PERSONAL_DATA), message["template"]
+            assert "billing" not in text and "network" not in text, "staff read department names, not codes"
     request_info = next(m for m in messages if m["template"] == "request_info")
     assert "tài liệu, chứng từ liên quan" in request_info["body"] and "Xin gửi ảnh hóa đơn." in request_info["body"]
     reminder = next(m for m in messages if m["template"] == "info_reminder")
@@ -370,7 +366,10 @@ async def test_every_message_and_document_of_a_full_lifecycle_renders(complaints
     assert "VĂN BẢN TRẢ LỜI KHIẾU NẠI" in reply and "Hoàn lại 50.000 đồng vào tài khoản." in reply
     assert CUSTOMER_NAME in reply and "Gói cước bị cấu hình trùng" in reply and "24:00 ngày 30/03/2026" in reply
     fix = documents[("fix_request", 1)]["body"]
-    assert "YÊU CẦU KHẮC PHỤC" in fix and "bộ phận billing, bộ phận network" in fix
+    assert "YÊU CẦU KHẮC PHỤC" in fix and "bộ phận Tính cước, bộ phận Mạng lưới" in fix
+    for body in (reply, fix):
+        assert "Công ty Cổ phần Viễn thông Thử nghiệm" in body and "Số 1 Phố Thử, Hà Nội" in body
+        assert "Bộ phận: Tính cước" in body and "billing" not in body and "network" not in body
     assert not any(item in fix for item in PERSONAL_DATA)
     record = documents[("resolution_record", 2)]["body"]
     assert "BIÊN BẢN GIẢI QUYẾT KHIẾU NẠI" in record and "Đã chuyển khoản lại" in record and CUSTOMER_NAME in record

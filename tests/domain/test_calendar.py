@@ -9,11 +9,11 @@ import pytest
 
 from domain.calendar import (
     BUSINESS_TZ,
-    CALENDAR_FILE_ENV,
     CalendarFileError,
     WorkingCalendar,
     load_calendar,
 )
+from starter.settings import Settings
 
 PLAIN = WorkingCalendar()
 
@@ -126,33 +126,27 @@ def test_load_calendar_from_path(tmp_path: Path) -> None:
 
 
 def test_load_calendar_without_file_is_plain(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(CALENDAR_FILE_ENV, raising=False)
+    monkeypatch.delenv("COMPLAINTS_CALENDAR_FILE", raising=False)
     assert load_calendar() == PLAIN
+    assert Settings().calendar() == PLAIN
 
 
-def test_load_calendar_honours_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_settings_name_the_calendar_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The domain reads no environment: `COMPLAINTS_CALENDAR_FILE` is the settings' to read."""
     path = tmp_path / "from-env.toml"
     path.write_text(OVERRIDE_TOML, encoding="utf-8")
     monkeypatch.setenv("COMPLAINTS_CALENDAR_FILE", str(path))
-    cal = load_calendar()
+    assert load_calendar() == PLAIN
+    cal = Settings().calendar()
     assert cal.extra_days_off == frozenset({date(2026, 1, 2)})
     assert cal.extra_working_days == frozenset({date(2026, 1, 10)})
 
 
-def test_explicit_path_wins_over_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    env_file = tmp_path / "env.toml"
-    env_file.write_text(OVERRIDE_TOML, encoding="utf-8")
-    empty = tmp_path / "empty.toml"
-    empty.write_text("", encoding="utf-8")
-    monkeypatch.setenv(CALENDAR_FILE_ENV, str(env_file))
-    assert load_calendar(empty) == PLAIN
-
-
 def test_env_naming_missing_file_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     missing = tmp_path / "nope.toml"
-    monkeypatch.setenv(CALENDAR_FILE_ENV, str(missing))
+    monkeypatch.setenv("COMPLAINTS_CALENDAR_FILE", str(missing))
     with pytest.raises(CalendarFileError, match=r"nope\.toml"):
-        load_calendar()
+        Settings().calendar()
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from domain.deadlines import (
     Deadlines,
     compute_deadlines,
 )
+from starter.settings import Settings
 
 PLAIN = WorkingCalendar()
 
@@ -156,7 +157,7 @@ def test_company_override_file_via_env(tmp_path: Path, monkeypatch: pytest.Monke
     path.write_text("extra_working_days = [2026-01-10]\n", encoding="utf-8")
     monkeypatch.setenv("COMPLAINTS_CALENDAR_FILE", str(path))
     received_at = datetime.fromisoformat("2026-01-07T09:00:00+07:00")
-    assert compute_deadlines(received_at, load_calendar()).resolution_due_date == date(2026, 2, 3)
+    assert compute_deadlines(received_at, Settings().calendar()).resolution_due_date == date(2026, 2, 3)
 
 
 def test_naive_received_at_rejected() -> None:

@@ -11,13 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from domain.models import (
+from domain.fields import (
     CASE_NUMBER_PATTERN,
     COMPLAINT_ID_PATTERN,
     DEPARTMENT_CODE_PATTERN,
     REQUEST_ID_PATTERN,
     ComplaintId,
-    Department,
+    DepartmentCode,
     RequestId,
 )
 
@@ -56,7 +56,7 @@ def test_each_pattern_accepts_its_identifiers_whole(
 
 
 COMPLAINT_ID: TypeAdapter[str] = TypeAdapter(ComplaintId)
-DEPARTMENT: TypeAdapter[str] = TypeAdapter(Department)
+DEPARTMENT: TypeAdapter[str] = TypeAdapter(DepartmentCode)
 REQUEST_ID: TypeAdapter[str] = TypeAdapter(RequestId)
 
 

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from domain.actions import Action, ActionRequest, Role
 from domain.calendar import WorkingCalendar
 from domain.deadlines import compute_deadlines
+from domain.intake import Intake
 from domain.lifecycle import (
     ActionRejected,
     ClockEvent,
@@ -23,19 +25,7 @@ from domain.lifecycle import (
     next_clock,
     start_state,
 )
-from domain.models import (
-    Action,
-    ActionRequest,
-    ComplaintState,
-    CycleClocks,
-    DocumentKind,
-    EscalationLevel,
-    Intake,
-    MergePrimary,
-    Recipient,
-    Role,
-    Stage,
-)
+from domain.models import ComplaintState, CycleClocks, DocumentKind, EscalationLevel, MergePrimary, Recipient, Stage
 from domain.policy import POLICY
 from domain.refusals import Refusal
 

@@ -8,8 +8,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from domain.actions import Action, ActionRequest, Role
 from domain.calendar import BUSINESS_TZ, WorkingCalendar
 from domain.deadlines import compute_deadlines
+from domain.intake import Intake
 from domain.lifecycle import (
     RULES,
     ActionRejected,
@@ -20,15 +22,7 @@ from domain.lifecycle import (
     next_clock,
     start_state,
 )
-from domain.models import (
-    Action,
-    ActionRequest,
-    ComplaintState,
-    CycleClocks,
-    Intake,
-    Role,
-    Stage,
-)
+from domain.models import ComplaintState, CycleClocks, Stage
 from domain.policy import POLICY
 
 CALENDAR = WorkingCalendar()

@@ -1,4 +1,4 @@
-"""The text policy every door applies (domain/text.py through domain/models.py): what it refuses, with which code
+"""The text policy every door applies (domain/text.py through domain/fields.py): what it refuses, with which code
 and at which field, and that whatever it accepts is stored, shown and rendered back exactly."""
 
 from __future__ import annotations
@@ -16,20 +16,14 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from samples import make_intake
 
+from domain.actions import ActionRequest, AddNote
 from domain.calendar import WorkingCalendar
 from domain.deadlines import EARLIEST_RECEIPT, LATEST_RECEIPT, check_receipt_in_calendar, compute_deadlines
-from domain.models import (
-    ActionRequest,
-    AddNote,
-    ComplaintInput,
-    Intake,
-    IntakeError,
-    RegisterComplaint,
-    check_received_at,
-)
+from domain.intake import Intake, IntakeError, check_received_at
+from domain.models import ComplaintInput, RegisterComplaint
 from domain.policy import POLICY
 from domain.text import MAX_DATA_DEPTH, TextRefused, check_data_shape, email_address, long_text, short_text
-from starter.settings import load_settings
+from starter.settings import SettingsError, load_company_profile, load_settings
 from web.templates import page_environment
 
 POLICY_CODES = {"text_control_character", "text_invisible_character", "text_bidi_control", "text_surrogate"}
@@ -344,7 +338,7 @@ async def test_every_text_is_refused_by_field_or_stored_shown_and_rendered_back(
 ) -> None:
     accepted = accepted_values(field, policy)
     assert accepted, "the strategy produced nothing acceptable: it tests only refusals"
-    page = page_environment("vi").from_string('<p class="text">{{ value }}</p>')
+    page = page_environment("vi", load_company_profile()).from_string('<p class="text">{{ value }}</p>')
     rows = await pool.fetch(
         "SELECT t.value AS text, jsonb_build_object('v', t.value) -> 'v' AS jsonb_value, $2::jsonb AS sent"
         " FROM unnest($1::text[]) AS t(value)",
@@ -366,7 +360,7 @@ def test_the_receipt_window_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("COMPLAINTS_RECEIPT_WINDOW_DAYS", "7")
     assert load_settings().receipt_window == timedelta(days=7)
     monkeypatch.setenv("COMPLAINTS_RECEIPT_WINDOW_DAYS", "0")
-    with pytest.raises(ValidationError):
+    with pytest.raises(SettingsError, match="COMPLAINTS_RECEIPT_WINDOW_DAYS"):
         load_settings()
 
 

@@ -19,7 +19,7 @@ from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from complaints.temporal_server import free_port
-from domain.models import Action, Role
+from domain.actions import Action, Role
 from starter.client import ActionFailed
 from starter.codec import KeyRing
 

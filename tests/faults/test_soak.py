@@ -33,20 +33,12 @@ from samples import make_intake
 
 from activities.database import create_pool
 from complaints.temporal_server import free_port, temporal_dev_server
+from domain.actions import Action, ActionRequest, Role
 from domain.calendar import WorkingCalendar
 from domain.deadlines import compute_deadlines
+from domain.intake import Intake
 from domain.lifecycle import RULES, ActionRejected, apply_action, is_repeat, start_state
-from domain.models import (
-    Action,
-    ActionRequest,
-    ComplaintState,
-    CycleClocks,
-    Intake,
-    Role,
-    Stage,
-    TimelineEvent,
-    Transition,
-)
+from domain.models import ComplaintState, CycleClocks, Stage, TimelineEvent, Transition
 from starter.client import ActionFailed, ComplaintClient
 from starter.codec import KeyRing
 from starter.connection import connect_temporal

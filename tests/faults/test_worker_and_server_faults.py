@@ -21,7 +21,8 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from complaints.temporal_server import free_port, temporal_dev_server
-from domain.models import Action, ComplaintState, Role, Stage
+from domain.actions import Action, Role
+from domain.models import ComplaintState, Stage
 from starter.client import ComplaintClient, workflow_id_for
 from starter.codec import KeyRing
 from starter.connection import connect_temporal

@@ -15,7 +15,8 @@ from samples import clean_env, make_intake
 from complaints.cli import run
 from complaints.command import EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE
 from complaints.temporal_server import free_port
-from domain.models import ACTION_DATA, Intake
+from domain.actions import ACTION_DATA
+from domain.intake import Intake
 from starter.codec import EncryptionKey, KeyRing
 
 KEYS = KeyRing([EncryptionKey.generate("cli-test")]).to_spec()
@@ -181,6 +182,7 @@ def _intake_json(**overrides: Any) -> str:
         (_intake_json(customer={"name": "An"}), "customer"),
         (_intake_json(complaint_id="an@example.vn"), "complaint_id"),
         (_intake_json(colour="blue"), "colour"),
+        (_intake_json(department="marketing"), "department: no department has the code 'marketing'"),
     ],
 )
 def test_start_refuses_bad_intake_without_connecting(
@@ -191,6 +193,17 @@ def test_start_refuses_bad_intake_without_connecting(
     assert named in err
     assert "Temporal" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_start_names_the_company_profile_when_it_is_bad(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    profile = tmp_path / "company.toml"
+    profile.write_text('legal_name = "Công ty A"\naddress = "Hà Nội"\ndepartments = []\n', encoding="utf-8")
+    monkeypatch.setenv("COMPLAINTS_COMPANY_PROFILE", str(profile))
+    status, out, err = cli(capsys, "start", "-", stdin=_intake_json())
+    assert (status, out) == (EXIT_REFUSED, None)
+    assert f"the company profile: {profile}: departments:" in err and "Temporal" not in err
 
 
 def test_start_says_when_received_at_is_in_the_future(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import structlog
 
-from domain.models import Customer
+from domain.intake import Customer
 from starter.logs import REDACTED, configure_logging, redact_personal_data, scrub_text
 
 

@@ -15,13 +15,14 @@ from temporalio.testing import WorkflowEnvironment
 from web_support import PASSWORD, TEMPORAL_UI, SignIn, sign_in
 
 from activities.database import create_pool
+from activities.notifications import NotificationSettings
 from activities.queries import ComplaintQueries
 from activities.records import ComplaintRecords
 from domain.calendar import WorkingCalendar
 from starter.client import ComplaintClient
 from starter.codec import EncryptionKey, KeyRing, complaints_data_converter
 from starter.connection import register_search_attributes
-from starter.settings import Settings
+from starter.settings import Settings, load_company_profile
 from web.app import build_web_app
 from web.settings import WebSettings
 from web.users import add_user
@@ -43,7 +44,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture(scope="module")
 async def records(pool: asyncpg.Pool) -> ComplaintRecords:
-    return ComplaintRecords(pool, WorkingCalendar())
+    return ComplaintRecords(pool, WorkingCalendar(), NotificationSettings(load_company_profile()))
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,10 @@ import httpx
 import pytest
 from web_support import PASSWORD, TEMPORAL_UI, SignIn, act, csrf_of, intake_form, request_id_of, sign_in, take_in
 
+import web.app
 import web.routes.complaints
+from domain.actions import Action, Role
 from domain.calendar import BUSINESS_TZ
-from domain.models import Action, Role
 from starter.client import ActionFailed, ComplaintClient
 from web.app import build_web_app
 from web.forms import MAX_BODY_BYTES
@@ -295,7 +296,7 @@ async def test_a_stale_action_is_409_with_the_refusal_in_the_pages_words(signed_
 
     same_department = await act(agent, cid, "transfer", {"to_department": "customer_care", "reason": "nhầm"})
     assert same_department.status_code == 409
-    assert "Khiếu nại đã thuộc bộ phận customer_care." in same_department.text
+    assert "Khiếu nại đã thuộc bộ phận Chăm sóc khách hàng." in same_department.text
     assert await kinds(pool, cid) == ["received", "acknowledge"]
 
 

@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from web_support import SignIn, act, csrf_of, request_id_of, take_in
 
-from domain.models import Role
+from domain.actions import Role
 from domain.refusals import Refusal
 from starter.client import ActionFailed, ComplaintClient
 from web.i18n import Translator
@@ -41,6 +41,11 @@ SAMPLES: dict[Refusal, tuple[dict[str, Any], str, str]] = {
         {"action": "transfer", "department": "billing"},
         "The complaint is already with the department billing.",
         "Khiếu nại đã thuộc bộ phận billing.",
+    ),
+    Refusal.DEPARTMENT_UNKNOWN: (
+        {"action": "transfer", "field": "to_department", "department": "marketing", "known": ["customer_care"]},
+        "“To department”: the company has no department “marketing”.",
+        "“Chuyển đến bộ phận”: công ty không có bộ phận “marketing”.",
     ),
     Refusal.CUSTOMER_MUST_AGREE: (
         {"action": "resolve_on_first_contact"},
@@ -151,7 +156,7 @@ async def test_a_stale_page_is_refused_in_the_pages_language(signed_in: SignIn, 
 
     same_department = await act(agent, cid, "transfer", {"to_department": "customer_care", "reason": "wrong desk"})
     assert same_department.status_code == 409
-    assert "The complaint is already with the department customer_care." in html.unescape(same_department.text)
+    assert "The complaint is already with the department Customer care." in html.unescape(same_department.text)
     assert "has moved on" not in same_department.text, "only a stage refusal says the page was stale"
     events = await pool.fetch("SELECT kind FROM complaint_events WHERE complaint_id = $1 ORDER BY seq", cid)
     assert [row["kind"] for row in events] == ["received", "acknowledge"]

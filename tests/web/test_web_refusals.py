@@ -17,7 +17,7 @@ from samples import make_intake
 from test_web_browser import base_url, browser, open_signed_in  # noqa: F401  (fixtures, shared with that module)
 from web_support import ARTIFACTS, CHROMIUM, SignIn, act, csrf_of, intake_form, take_in
 
-from domain.models import Action, Role
+from domain.actions import Action, Role
 from starter.client import ActionFailed, ComplaintClient
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]

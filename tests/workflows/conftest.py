@@ -20,11 +20,12 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from workflow_support import TEST_DATA_CONVERTER
 
+from activities.notifications import NotificationSettings
 from activities.records import ComplaintRecords
 from domain.calendar import WorkingCalendar
 from starter.client import ComplaintClient
 from starter.connection import register_search_attributes
-from starter.settings import Settings
+from starter.settings import Settings, load_company_profile
 from worker import build_worker
 
 
@@ -42,7 +43,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture(scope="module")
 async def records(pool: asyncpg.Pool) -> ComplaintRecords:
-    return ComplaintRecords(pool, WorkingCalendar())
+    return ComplaintRecords(pool, WorkingCalendar(), NotificationSettings(load_company_profile()))
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ from temporalio.testing import WorkflowEnvironment
 from workflow_support import TEST_KEY_RING, eventually
 
 from complaints.cli import run
-from domain.models import Action, ActionRequest, Door, EscalationLevel, Role, Stage
+from domain.actions import Action, ActionRequest, Door, Role
+from domain.models import EscalationLevel, Stage
 from starter.client import ComplaintClient
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]

@@ -10,7 +10,8 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from domain.models import Action, ActionRequest, Role, Stage
+from domain.actions import Action, ActionRequest, Role
+from domain.models import Stage
 from starter.client import ActionFailed, ComplaintClient
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]

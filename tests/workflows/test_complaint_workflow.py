@@ -16,8 +16,10 @@ from temporalio.testing import WorkflowEnvironment
 from workflow_support import assert_record_matches, eventually
 
 from activities.queries import ComplaintQueries
+from domain.actions import Action, ActionRequest, Role
+from domain.intake import IntakeError
 from domain.lifecycle import next_clock
-from domain.models import Action, ActionRequest, EscalationLevel, IntakeError, Role, Stage
+from domain.models import EscalationLevel, Stage
 from starter.client import ActionFailed, ComplaintClient
 from workflows.visibility import CASE_NUMBER, SLA_BREACHED, STAGE
 

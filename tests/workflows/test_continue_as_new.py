@@ -24,7 +24,8 @@ from workflow_support import TEST_DATA_CONVERTER, assert_record_matches
 
 from activities.records import ComplaintRecords
 from complaints.temporal_server import free_port, temporal_dev_server
-from domain.models import Action, ComplaintInput, ComplaintState, Role, Stage
+from domain.actions import Action, Role
+from domain.models import ComplaintInput, ComplaintState, Stage
 from domain.policy import POLICY
 from starter.client import ComplaintClient
 from starter.settings import Settings

@@ -9,7 +9,8 @@ import asyncpg
 import pytest
 from workflow_support import eventually
 
-from domain.models import Action, ActionRequest, Role, Stage
+from domain.actions import Action, ActionRequest, Role
+from domain.models import Stage
 from starter.client import ComplaintClient
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres, pytest.mark.faults]

@@ -14,8 +14,9 @@ import pytest
 import structlog
 from workflow_support import PERSONAL, StumblingRecords
 
+from domain.actions import Action, ActionRequest, Role
 from domain.calendar import WorkingCalendar
-from domain.models import Action, ActionRequest, Role, Stage
+from domain.models import Stage
 from starter.client import ActionFailed, ComplaintClient
 from starter.logs import configure_logging
 from starter.settings import Settings

@@ -17,8 +17,9 @@ from temporalio.testing import WorkflowEnvironment
 from workflow_support import PERSONAL, TEST_DATA_CONVERTER, StumblingRecords
 
 from complaints.temporal_server import free_port
+from domain.actions import Action, ActionRequest, Role
 from domain.calendar import WorkingCalendar
-from domain.models import Action, ActionRequest, EscalationLevel, Role, Stage
+from domain.models import EscalationLevel, Stage
 from starter.client import ComplaintClient
 from starter.settings import Settings
 from worker import MetricsAddressError, build_worker, metrics_runtime

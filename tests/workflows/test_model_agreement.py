@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from domain.actions import Action, ActionRequest, Role
 from domain.calendar import WorkingCalendar
 from domain.deadlines import compute_deadlines
 from domain.lifecycle import ActionRejected, apply_action
-from domain.models import Action, ActionRequest, ComplaintState, CycleClocks, Role
+from domain.models import ComplaintState, CycleClocks
 from starter.client import ActionFailed, ComplaintClient
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]

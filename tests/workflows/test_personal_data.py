@@ -30,8 +30,10 @@ from workflow_support import (
     payloads_in,
 )
 
+from domain.actions import Action, ActionRequest, Role
 from domain.calendar import WorkingCalendar
-from domain.models import Action, ActionRequest, ComplaintInput, EscalationLevel, Intake, Role, Stage
+from domain.intake import Intake
+from domain.models import ComplaintInput, EscalationLevel, Stage
 from starter.client import ActionFailed, ComplaintClient, workflow_id_for
 from starter.codec import ENCODING, KEY_ID, EncryptionCodec, EncryptionKey, KeyRing, PayloadDecryptionError
 from starter.settings import Settings

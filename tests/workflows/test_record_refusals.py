@@ -22,7 +22,8 @@ from workflow_support import assert_record_matches
 
 from activities.database import dsn_for_database
 from activities.queries import ComplaintQueries
-from domain.models import Action, Role, Stage
+from domain.actions import Action, Role
+from domain.models import Stage
 from starter.client import ActionFailed, ComplaintClient
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]

@@ -11,7 +11,9 @@ import asyncpg
 import pytest
 from temporalio.service import RPCError
 
-from domain.models import Action, IntakeError, Role, Stage
+from domain.actions import Action, Role
+from domain.intake import IntakeError
+from domain.models import Stage
 from starter.client import ActionFailed, ComplaintClient
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import asyncpg
 from google.protobuf.message import Message
@@ -14,10 +13,13 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from activities.notifications import NotificationSettings
 from activities.records import ComplaintRecords, Connection
+from domain.calendar import WorkingCalendar
 from domain.models import ComplaintState, Transition
 from starter.client import ComplaintClient
 from starter.codec import EncryptionKey, KeyRing, complaints_data_converter
+from starter.settings import load_company_profile
 
 TEST_KEY = EncryptionKey("test-1", base64.b64decode("dGhpcyBpcyB0aGUgdGVzdCBrZXkgb2YgMzIgYnl0ZXM="))
 TEST_KEY_RING = KeyRing([TEST_KEY])
@@ -66,8 +68,10 @@ class StumblingRecords(ComplaintRecords):
     """Fails the first attempt to record each `add_note` (every attempt while `hold` is set), with an error that
     quotes the customer's contacts, as a driver's error might quote a value: a retry records it."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, pool: asyncpg.Pool, calendar: WorkingCalendar, settings: NotificationSettings | None = None
+    ) -> None:
+        super().__init__(pool, calendar, settings or NotificationSettings(load_company_profile()))
         self.stumbled: set[tuple[str, int]] = set()
         self.hold = False
 

@@ -14,8 +14,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from domain.actions import Action, Door
+from domain.fields import REQUEST_ID_PATTERN
 from domain.lifecycle import RULES
-from domain.models import REQUEST_ID_PATTERN, Action, Door
 from starter.client import ActionFailed
 from web import labels
 from web.forms import read_action, read_form

@@ -18,7 +18,9 @@ from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from activities.queries import ComplaintQueries
-from domain.models import CASE_NUMBER_PATTERN, COMPLAINT_ID_PATTERN, ComplaintState, IntakeError
+from domain.fields import CASE_NUMBER_PATTERN, COMPLAINT_ID_PATTERN
+from domain.intake import IntakeError
+from domain.models import ComplaintState
 from starter.client import ActionFailed, ComplaintClient
 from web.forms import (
     ACTION_FORMS,
@@ -168,7 +170,9 @@ class ComplaintPages:
             request_ids=request_ids,
             failed=failed,
             refusal=refusal.reason if refusal else None,
-            refusal_text=refused_action_text(refusal.code, refusal.params, ctx.tr) if refusal else None,
+            refusal_text=(
+                refused_action_text(refusal.code, refusal.params, ctx.tr, self.complaints.company) if refusal else None
+            ),
             refusal_stage=moved_on_to(refusal.code, refusal.params) if refusal else None,
             unanswered=unanswered,
             workflow_url=self.pages.settings.workflow_url(complaint_id),
