@@ -51,25 +51,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.refusals import Refusal
     from workflows.visibility import current_details, search_attributes
 
-FIRST_RESPONSE_REMINDER = "first-response-reminder"
-"""Patch id of the reminder added after complaints were already in flight (see tests/workflows/test_replay.py)."""
-CHANGED_ATTRIBUTES_ONLY = "changed-search-attributes-only"
-"""Patch id: search attributes are upserted only when, and only those that, changed (a note changes none)."""
-
-KEPT_ALARM = "alarm-kept-until-a-clock-comes-earlier"
-"""Patch id: the timer to the next clock survives actions that move the clock later (it rings early and the loop
-looks again); before it, every action cancelled the timer and started a new one."""
-
-MERGE_CHECKS_PRIMARY = "merge-checks-its-primary"
-"""Patch id: a merge first reads the primary from the record (open? would the deadlines move earlier?)."""
-
-EVERY_CHANGE_TO_NOW = "every-change-to-2026-11-26"
-"""Patch id that stands for all three above: a run started on this code takes every change under this one marker.
-Each marker comes with an upsert of `TemporalChangeVersion` (a history event and a visibility write on the server),
-so a new complaint pays for one instead of one per change; runs started earlier replay their own markers. The next
-change gets its own id, and a new umbrella id that covers it and this one."""
-
 T = TypeVar("T")
+_UNSET = object()
 
 MOVING = "ComplaintMoving"
 """Error type of an update refused while the run hands over to a fresh one; `ComplaintClient` sends it again."""
@@ -158,22 +141,15 @@ class ComplaintWorkflow:
     async def _wait_for_change_or_clock(self) -> None:
         """Sleep until an action changes the state or the next clock is due, then fire that clock."""
         seen = self._changes
-        clock = next_clock(self._current(), first_response_reminder=self._takes(FIRST_RESPONSE_REMINDER))
+        clock = next_clock(self._current())
         if clock is None:
             await workflow.wait_condition(lambda: self._changes != seen)
             return
-        delay = (clock.at - workflow.now()).total_seconds()
-        if delay > 0 and self._takes(KEPT_ALARM):
+        if clock.at > workflow.now():
             set_for, alarm = self._alarm_until(clock.at)
             await workflow.wait_condition(lambda: self._changes != seen or alarm.done())
             if self._changes != seen or set_for != clock.at:
                 return  # an action came first, or the alarm was set for an earlier clock: look again
-        elif delay > 0:
-            try:
-                await workflow.wait_condition(lambda: self._changes != seen, timeout=delay)
-                return
-            except TimeoutError:
-                pass
         async with self._lock:
             if self._changes != seen:
                 return
@@ -238,13 +214,10 @@ class ComplaintWorkflow:
                 new_cycle = await self._clocks_from(now)
             if action is Action.MERGE_INTO:
                 primary_id = MergeInto.model_validate(request.data).primary_complaint_id
-                if workflow.patched(MERGE_CHECKS_PRIMARY):
-                    try:
-                        check_merge(state, request, await self._merge_primary(primary_id))
-                    except ActionRejected as exc:
-                        raise ApplicationError(
-                            str(exc), exc.details(), type="ActionRejected", non_retryable=True
-                        ) from None
+                try:
+                    check_merge(state, request, await self._merge_primary(primary_id))
+                except ActionRejected as exc:
+                    raise ApplicationError(str(exc), exc.details(), type="ActionRejected", non_retryable=True) from None
                 await self._tell_primary(primary_id, request)
             transition = apply_action(state, action, request, now, new_cycle)
             refusal = await self._record(transition)
@@ -364,18 +337,12 @@ class ComplaintWorkflow:
     def _show(self, state: ComplaintState) -> None:
         self.state = state
         self._changes += 1
-        updates = search_attributes(state)
-        if self._takes(CHANGED_ATTRIBUTES_ONLY):
-            # Each upsert is a history event and a visibility write on the server: skip the ones that say nothing.
-            updates = [u for u in updates if u.key.name not in self._indexed or self._indexed[u.key.name] != u.value]
-            self._indexed.update((u.key.name, u.value) for u in updates)
+        # Each upsert is a history event and a visibility write on the server: skip the ones that say nothing.
+        updates = [u for u in search_attributes(state) if self._indexed.get(u.key.name, _UNSET) != u.value]
+        self._indexed.update((u.key.name, u.value) for u in updates)
         if updates:
             workflow.upsert_search_attributes(updates)
         workflow.set_current_details(current_details(state))
-
-    def _takes(self, change: str) -> bool:
-        """Whether this run takes the change behind patch id `change` (see EVERY_CHANGE_TO_NOW)."""
-        return workflow.patched(EVERY_CHANGE_TO_NOW) or workflow.patched(change)
 
     def _current(self) -> ComplaintState:
         if self.state is None:
