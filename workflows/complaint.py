@@ -7,7 +7,7 @@ decided by `domain.lifecycle`; the Postgres record, documents and outbox are wri
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -49,9 +49,10 @@ with workflow.unsafe.imports_passed_through():
         TransitionRecord,
     )
     from domain.refusals import Refusal
-    from workflows.visibility import current_details, search_attributes
+    from workflows.visibility import current_details, search_attributes, timer_summary
 
 T = TypeVar("T")
+A = TypeVar("A")
 _UNSET = object()
 
 MOVING = "ComplaintMoving"
@@ -61,6 +62,13 @@ RECORD_TIMEOUT = timedelta(seconds=10)
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
 """Records retry without limit: a complaint must never be lost because Postgres was away for a while. The wait
 between tries stops growing at 10 s, so the writes catch up within seconds of Postgres coming back."""
+RECORD_RETRY_IN_WORKER = timedelta(seconds=1)
+"""The record work is a local activity: it runs in the worker that runs the workflow task, so an action costs one
+workflow task instead of an activity's round trip through the server. A failed try is retried in the worker only
+while the wait before the next one is at most this; a longer wait (from the third try on, RECORD_RETRY doubling
+from 1 s to 10 s) is a durable timer. So an outage never holds the workflow task for long: queries are answered
+and updates accepted meanwhile, and a minute of outage costs a few timers, not a hot loop. After a crash the new
+worker replays and runs the write again, which writes nothing twice (see `ComplaintRecords.record_transition`)."""
 
 
 @workflow.defn
@@ -110,7 +118,7 @@ class ComplaintWorkflow:
         """Register the complaint: case number, deadlines, receipt form; one activity, one transaction."""
         started_at = workflow.info().start_time
         transition = await _unless_refused(
-            workflow.execute_activity_method(
+            _record_work(
                 ComplaintRecords.register_complaint,
                 RegisterComplaint(
                     complaint_id=start.complaint_id,
@@ -119,8 +127,7 @@ class ComplaintWorkflow:
                     received_at=start.intake.received_at or started_at,
                     now=started_at,
                 ),
-                start_to_close_timeout=RECORD_TIMEOUT,
-                retry_policy=RECORD_RETRY,
+                "register the complaint",
             )
         )
         if isinstance(transition, ApplicationError):
@@ -146,7 +153,7 @@ class ComplaintWorkflow:
             await workflow.wait_condition(lambda: self._changes != seen)
             return
         if clock.at > workflow.now():
-            set_for, alarm = self._alarm_until(clock.at)
+            set_for, alarm = self._alarm_until(clock.at, timer_summary(clock, self._current()))
             await workflow.wait_condition(lambda: self._changes != seen or alarm.done())
             if self._changes != seen or set_for != clock.at:
                 return  # an action came first, or the alarm was set for an earlier clock: look again
@@ -158,7 +165,7 @@ class ComplaintWorkflow:
                 return
             await self._record_or_carry_on(apply_clock(self._current(), clock.event, workflow.now()))
 
-    def _alarm_until(self, at: datetime) -> tuple[datetime, asyncio.Task[None]]:
+    def _alarm_until(self, at: datetime, summary: str) -> tuple[datetime, asyncio.Task[None]]:
         """The durable timer to the next clock. Most actions leave the next clock where it was or move it later, so
         the timer already set is kept and rings early at worst; only a clock that comes earlier sets a new one."""
         if self._alarm is not None:
@@ -166,7 +173,7 @@ class ComplaintWorkflow:
             if not timer.done() and set_for <= at:
                 return self._alarm
             timer.cancel()
-        self._alarm = (at, asyncio.create_task(asyncio.sleep((at - workflow.now()).total_seconds())))
+        self._alarm = (at, asyncio.create_task(workflow.sleep(at - workflow.now(), summary=summary)))
         return self._alarm
 
     # ---- actions: an update (with validator) for each; the brief's three external events also as signals ----
@@ -288,21 +295,10 @@ class ComplaintWorkflow:
     # ---- the shell around the activities ----
 
     async def _clocks_from(self, received_at: Any) -> CycleClocks:
-        return await workflow.execute_activity_method(
-            ComplaintRecords.compute_cycle_clocks,
-            received_at,
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
-        )
+        return await _record_work(ComplaintRecords.compute_cycle_clocks, received_at, "compute the deadlines")
 
     async def _merge_primary(self, complaint_id: str) -> MergePrimary | None:
-        primary: MergePrimary | None = await workflow.execute_activity_method(
-            ComplaintRecords.find_merge_primary,
-            complaint_id,
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
-        )
-        return primary
+        return await _record_work(ComplaintRecords.find_merge_primary, complaint_id, "read the merge's primary")
 
     async def _record(self, transition: Transition) -> ApplicationError | None:
         """Persist first, then take the state: the record never lags behind what a caller was told.
@@ -310,14 +306,13 @@ class ComplaintWorkflow:
         The activity gets the state without its history: the event it appends is the transition's own. A write the
         record refused for good is returned, the state not taken; the caller decides what that means."""
         refusal = await _unless_refused(
-            workflow.execute_activity_method(
+            _record_work(
                 ComplaintRecords.record_transition,
                 TransitionRecord(
                     workflow_id=workflow.info().workflow_id,
                     transition=transition.model_copy(update={"state": transition.state.without_history()}),
                 ),
-                start_to_close_timeout=RECORD_TIMEOUT,
-                retry_policy=RECORD_RETRY,
+                f"record {transition.event.kind}",
             )
         )
         if isinstance(refusal, ApplicationError):
@@ -353,13 +348,26 @@ class ComplaintWorkflow:
         return self._archived or is_final(self._current())
 
 
+def _record_work(activity: Callable[[ComplaintRecords, A], Awaitable[T]], arg: A, summary: str) -> Awaitable[T]:
+    """Short, idempotent record work next to PostgreSQL, as a local activity named for the operator."""
+    return workflow.execute_local_activity_method(
+        activity,
+        arg,
+        start_to_close_timeout=RECORD_TIMEOUT,
+        retry_policy=RECORD_RETRY,
+        local_retry_threshold=RECORD_RETRY_IN_WORKER,
+        summary=summary,
+    )
+
+
 async def _unless_refused(write: Awaitable[T]) -> T | ApplicationError:
     """A record activity's result, or the record's refusal of a write that retrying cannot fix (any other failure
-    is raised): the one place the workflow tells the two apart."""
+    is raised): the one place the workflow tells the two apart. A local activity's failure reaches the workflow
+    as the activity's own error; a regular one's as the cause of an `ActivityError`."""
     try:
         return await write
-    except ActivityError as exc:
-        cause = exc.cause
+    except (ActivityError, ApplicationError) as exc:
+        cause = exc.cause if isinstance(exc, ActivityError) else exc
         if isinstance(cause, ApplicationError) and cause.type == RECORD_REFUSED:
             return cause
         raise
