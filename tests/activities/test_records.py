@@ -211,6 +211,31 @@ async def test_record_transition_twice_writes_once(complaints: Complaints, pool:
     assert snapshot is not None and snapshot.stage is Stage.ANSWERED
 
 
+async def test_a_lost_workflow_tasks_write_is_replaced_by_the_one_history_keeps(
+    complaints: Complaints, pool: asyncpg.Pool
+) -> None:
+    """The write runs as a local activity: a worker killed before Temporal heard of its workflow task leaves a write
+    history does not have; replaying, the workflow decides that seq afresh (here another action first, later).
+    The record ends as history says, and the lost write's unsent message is gone."""
+    state = (await complaints.register()).state
+    lost = complaints.act(state, Action.REQUEST_INFO, {"missing": ["phone"], "message": "Xin số điện thoại"})
+    await complaints.record(lost)
+    kept = complaints.act(state, Action.ACKNOWLEDGE, after=timedelta(hours=2))
+    assert kept.event.seq == lost.event.seq
+    for _ in range(2):  # the second time: the same event, nothing changes
+        await complaints.record(kept)
+    events = await pool.fetch("SELECT seq, kind, at FROM complaint_events WHERE complaint_id = $1", state.complaint_id)
+    assert [(e["seq"], e["kind"], e["at"]) for e in events] == [
+        (1, "received", state.timeline[-1].at),
+        (2, "acknowledge", kept.event.at),
+    ]
+    templates = await pool.fetch(
+        "SELECT template FROM outbox WHERE complaint_id = $1 AND event_seq = 2", state.complaint_id
+    )
+    assert [row["template"] for row in templates] == [n.template for n in kept.notifications]
+    assert await complaints.records.get_snapshot(state.complaint_id) == kept.state.without_history()
+
+
 async def test_concurrent_retries_write_once(complaints: Complaints, pool: asyncpg.Pool) -> None:
     state = (await complaints.register()).state
     transition = complaints.act(state, Action.REQUEST_INFO, {"missing": ["documents"], "message": "Xin gửi hóa đơn."})
