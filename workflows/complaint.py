@@ -53,6 +53,8 @@ with workflow.unsafe.imports_passed_through():
 
 T = TypeVar("T")
 A = TypeVar("A")
+Decide = Callable[[datetime], Awaitable[Transition]]
+"""A transition decided at a given instant (the same decision, whatever the instant)."""
 _UNSET = object()
 
 MOVING = "ComplaintMoving"
@@ -163,7 +165,12 @@ class ComplaintWorkflow:
             if clock.event is ClockEvent.ARCHIVED:
                 self._archived = True
                 return
-            await self._record_or_carry_on(apply_clock(self._current(), clock.event, workflow.now()))
+            state, event = self._current(), clock.event
+
+            async def fire(at: datetime) -> Transition:
+                return apply_clock(state, event, at)
+
+            await self._record_or_carry_on(fire)
 
     def _alarm_until(self, at: datetime, summary: str) -> tuple[datetime, asyncio.Task[None]]:
         """The durable timer to the next clock. Most actions leave the next clock where it was or move it later, so
@@ -215,10 +222,6 @@ class ComplaintWorkflow:
                 check_action(state, action, request)
             except ActionRejected as exc:
                 raise ApplicationError(str(exc), exc.details(), type="ActionRejected", non_retryable=True) from None
-            now = workflow.now()
-            new_cycle: CycleClocks | None = None
-            if action is Action.REOPEN:
-                new_cycle = await self._clocks_from(now)
             if action is Action.MERGE_INTO:
                 primary_id = MergeInto.model_validate(request.data).primary_complaint_id
                 try:
@@ -226,8 +229,12 @@ class ComplaintWorkflow:
                 except ActionRejected as exc:
                     raise ApplicationError(str(exc), exc.details(), type="ActionRejected", non_retryable=True) from None
                 await self._tell_primary(primary_id, request)
-            transition = apply_action(state, action, request, now, new_cycle)
-            refusal = await self._record(transition)
+
+            async def apply(at: datetime) -> Transition:
+                new_cycle = await self._clocks_from(at) if action is Action.REOPEN else None
+                return apply_action(state, action, request, at, new_cycle)
+
+            transition, refusal = await self._record(apply)
             if refusal is not None:
                 raise ApplicationError(
                     f"{action.value}: not applied, {refusal.message}", type=RECORD_REFUSED, non_retryable=True
@@ -245,9 +252,11 @@ class ComplaintWorkflow:
             earlier: CycleClocks | None = None
             if state.cycle == 1 and notice.received_at < state.received_at:
                 earlier = await self._clocks_from(notice.received_at)
-            await self._record_or_carry_on(
-                absorb_duplicate(state, notice.duplicate_complaint_id, notice.received_at, workflow.now(), earlier)
-            )
+
+            async def absorb(at: datetime) -> Transition:
+                return absorb_duplicate(state, notice.duplicate_complaint_id, notice.received_at, at, earlier)
+
+            await self._record_or_carry_on(absorb)
 
     async def _tell_primary(self, primary_id: str, request: ActionRequest) -> None:
         state = self._current()
@@ -300,12 +309,17 @@ class ComplaintWorkflow:
     async def _merge_primary(self, complaint_id: str) -> MergePrimary | None:
         return await _record_work(ComplaintRecords.find_merge_primary, complaint_id, "read the merge's primary")
 
-    async def _record(self, transition: Transition) -> ApplicationError | None:
-        """Persist first, then take the state: the record never lags behind what a caller was told.
+    async def _record(self, decide: Decide) -> tuple[Transition, ApplicationError | None]:
+        """Decide the transition now and persist it first, then take the state: the record never lags behind what
+        a caller was told. Returns the transition, and the record's refusal if it refused the write for good (the
+        state then not taken; the caller decides what that means).
 
-        The activity gets the state without its history: the event it appends is the transition's own. A write the
-        record refused for good is returned, the state not taken; the caller decides what that means."""
-        refusal = await _unless_refused(
+        The activity gets the state without its history: the event it appends is the transition's own. The write
+        is a local activity, run within the workflow task: if the worker died before Temporal heard of that task,
+        the write happened and the replay decides again, at a later instant. The record then answers with the
+        instant it holds, and the same decision is taken at that instant, so workflow and record agree."""
+        transition = await decide(workflow.now())
+        recorded = await _unless_refused(
             _record_work(
                 ComplaintRecords.record_transition,
                 TransitionRecord(
@@ -315,16 +329,18 @@ class ComplaintWorkflow:
                 f"record {transition.event.kind}",
             )
         )
-        if isinstance(refusal, ApplicationError):
-            return refusal
+        if isinstance(recorded, ApplicationError):
+            return transition, recorded
+        if recorded is not None:
+            transition = await decide(recorded)
         self._show(transition.state)
-        return None
+        return transition, None
 
-    async def _record_or_carry_on(self, transition: Transition) -> None:
+    async def _record_or_carry_on(self, decide: Decide) -> None:
         """What the clocks and the merge do: they have happened whether or not the record takes them, so a refused
         write (listed for admins by the activity) leaves the state moved on; otherwise the clock would fire again
         and again. The next transition's snapshot carries the whole state to the record."""
-        refusal = await self._record(transition)
+        transition, refusal = await self._record(decide)
         if refusal is not None:
             workflow.logger.warning("%s kept without its record: %s", transition.event.kind, refusal.message)
             self._show(transition.state)

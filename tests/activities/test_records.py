@@ -211,29 +211,21 @@ async def test_record_transition_twice_writes_once(complaints: Complaints, pool:
     assert snapshot is not None and snapshot.stage is Stage.ANSWERED
 
 
-async def test_a_lost_workflow_tasks_write_is_replaced_by_the_one_history_keeps(
+async def test_the_same_event_at_another_instant_answers_the_recorded_instant(
     complaints: Complaints, pool: asyncpg.Pool
 ) -> None:
     """The write runs as a local activity: a worker killed before Temporal heard of its workflow task leaves a write
-    history does not have; replaying, the workflow decides that seq afresh (here another action first, later).
-    The record ends as history says, and the lost write's unsent message is gone."""
+    history does not have, and the replay decides the same action at a later instant. The timeline is append-only:
+    the record answers with the instant it holds (the workflow takes it), and writes nothing twice."""
     state = (await complaints.register()).state
-    lost = complaints.act(state, Action.REQUEST_INFO, {"missing": ["phone"], "message": "Xin số điện thoại"})
-    await complaints.record(lost)
-    kept = complaints.act(state, Action.ACKNOWLEDGE, after=timedelta(hours=2))
-    assert kept.event.seq == lost.event.seq
-    for _ in range(2):  # the second time: the same event, nothing changes
-        await complaints.record(kept)
-    events = await pool.fetch("SELECT seq, kind, at FROM complaint_events WHERE complaint_id = $1", state.complaint_id)
-    assert [(e["seq"], e["kind"], e["at"]) for e in events] == [
-        (1, "received", state.timeline[-1].at),
-        (2, "acknowledge", kept.event.at),
-    ]
-    templates = await pool.fetch(
-        "SELECT template FROM outbox WHERE complaint_id = $1 AND event_seq = 2", state.complaint_id
-    )
-    assert [row["template"] for row in templates] == [n.template for n in kept.notifications]
-    assert await complaints.records.get_snapshot(state.complaint_id) == kept.state.without_history()
+    lost = complaints.act(state, Action.ACKNOWLEDGE)
+    assert await complaints.records.record_transition(TransitionRecord(workflow_id="w", transition=lost)) is None
+    replayed = complaints.act(state, Action.ACKNOWLEDGE, after=timedelta(hours=2))
+    again = TransitionRecord(workflow_id="w", transition=replayed)
+    assert await complaints.records.record_transition(again) == lost.event.at
+    assert await counts(pool, state.complaint_id) == (2, len(lost.notifications), 1)
+    other = complaints.act(state, Action.REQUEST_INFO, {"missing": ["phone"], "message": "Xin số điện thoại"})
+    assert await complaints.records.record_transition(TransitionRecord(workflow_id="w", transition=other)) is None
 
 
 async def test_concurrent_retries_write_once(complaints: Complaints, pool: asyncpg.Pool) -> None:
