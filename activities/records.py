@@ -219,11 +219,17 @@ class ComplaintRecords:
         return transition
 
     @activity.defn
-    async def record_transition(self, record: TransitionRecord) -> None:
-        """Append the event, move the snapshot forward, queue the messages and file the documents: one transaction."""
+    async def record_transition(self, record: TransitionRecord) -> datetime | None:
+        """Append the event, move the snapshot forward, queue the messages and file the documents: one transaction.
+
+        Returns None, or the instant already recorded for this event when an earlier write recorded the same event
+        at another instant: a write from a workflow task Temporal never heard of (the worker died with it), which
+        the workflow replayed at a later instant. The timeline is append-only: the workflow takes the recorded
+        instant instead."""
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 new = await self._persist(conn, record.workflow_id, record.transition)
+                earlier = None if new else await self._recorded_at(conn, record.transition)
         except Exception as exc:
             if not write_cannot_succeed(exc):
                 raise  # the server away, a timeout, a conflict: retried, as a complaint must never be lost
@@ -232,6 +238,33 @@ class ComplaintRecords:
             raise await self.refused(state.complaint_id, record.workflow_id, event.seq, event.kind, exc) from None
         if new:  # counted once committed, and only the first time
             ComplaintMetrics.current().recorded(record.transition)
+        return earlier
+
+    @staticmethod
+    async def _recorded_at(conn: Connection, transition: Transition) -> datetime | None:
+        """The instant recorded for this event's seq if the recorded event is this one at another instant."""
+        event = transition.event
+        row = await conn.fetchrow(
+            "SELECT at, kind, actor, role, door, cycle FROM complaint_events WHERE complaint_id = $1 AND seq = $2",
+            transition.state.complaint_id,
+            event.seq,
+        )
+        if row is None or row["at"] == event.at:
+            return None
+        if (row["kind"], row["actor"], row["role"], row["door"], row["cycle"]) != (
+            event.kind,
+            event.actor,
+            event.role,
+            event.door,
+            event.cycle,
+        ):
+            _bound_log(transition.state.complaint_id).error(
+                "another event is recorded at this seq", seq=event.seq, kind=event.kind, recorded=row["kind"]
+            )
+            return None
+        recorded: datetime = row["at"]
+        _bound_log(transition.state.complaint_id).info("event recorded earlier at another instant", seq=event.seq)
+        return recorded
 
     async def refused(
         self, complaint_id: str, workflow_id: str, seq: int, kind: str, exc: Exception

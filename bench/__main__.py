@@ -102,7 +102,7 @@ def latency_figures(rounds: list[latency.Samples]) -> list[Figure]:
         ("web form", lambda s: s.web),
     ]
     for door, pick in doors:
-        quantiles: list[tuple[float, float | None, str]] = [(0.5, None, "p50"), (0.99, 2.0, "p99")]
+        quantiles: list[tuple[float, float | None, str]] = [(0.5, 0.5, "p50"), (0.99, 1.0, "p99")]
         for q, goal, label in quantiles:
             figures.append(
                 Figure(
@@ -180,7 +180,8 @@ async def lifecycle_figure(stack: Stack, sizes: Sizes) -> list[Figure]:
         f" actions of the fault drill's LIFECYCLE ({actions}) by `ComplaintClient`; the floor starts as many bare"
         " workflows and sends each one update per action (one no-op activity per update, one for the start)."
         f" CPU per complaint (median over rounds, ms): {_median_cpu(found.cpu)}; per bare run:"
-        f" {_median_cpu(found.floor_cpu)}; per bare run with the operator's view: {_median_cpu(found.visible_cpu)}."
+        f" {_median_cpu(found.floor_cpu)}; per bare run with the operator's view: {_median_cpu(found.visible_cpu)};"
+        f" per bare run with the view and local activities: {_median_cpu(found.local_cpu)}."
     )
     view = statistics.median(v / b for v, b in zip(found.visible, found.baselines, strict=True))
     visible_note = (
@@ -188,9 +189,15 @@ async def lifecycle_figure(stack: Stack, sizes: Sizes) -> list[Figure]:
         " search-attribute upsert once registered, one per update for the stage; `BareWorkflow`'s `visible`)."
         f" That view alone runs at {view:.2f} of the plain floor (median of per-round ratios)."
     )
+    local_view = statistics.median(v / b for v, b in zip(found.local, found.baselines, strict=True))
+    local_note = (
+        "The same complaints against the bare workflow with the operator's view whose no-op activities are local"
+        " activities, as the complaint's record work is since 0.1.0 (`BareWorkflow`'s `visible` and `local`)."
+        f" That floor runs at {local_view:.2f} of the plain floor (median of per-round ratios)."
+    )
     return [
         Figure(
-            "1. lifecycle throughput", "complaints/s", found.values, found.baselines, 0.8, True, "bare workflow", [note]
+            "1. lifecycle throughput", "complaints/s", found.values, found.baselines, 1.0, True, "bare workflow", [note]
         ),
         Figure(
             "1b. lifecycle throughput",
@@ -201,6 +208,16 @@ async def lifecycle_figure(stack: Stack, sizes: Sizes) -> list[Figure]:
             True,
             "bare workflow with the operator's view",
             [visible_note],
+        ),
+        Figure(
+            "1c. lifecycle throughput",
+            "complaints/s",
+            found.values,
+            found.local,
+            0.8,
+            True,
+            "bare workflow with the operator's view and local activities",
+            [local_note],
         ),
     ]
 
@@ -337,11 +354,14 @@ async def run(sizes: Sizes, work: Path, only: list[str], profiling: bool) -> tup
 
 SETUP = [
     "- **Lifecycle throughput**: complaints per second, whole lifecycle, all driven at once; divided by the"
-    " bare workflow's rate for the same calls (goal ≥ 0.8).",
+    " bare workflow's rate for the same calls (regular no-op activities, no search attributes: goal ≥ 1.0), by the"
+    " same with the operator's view (no goal), and by the same with the view and local no-op activities"
+    " (goal ≥ 0.8).",
     "- **Action latency**: one `add_note` on a cached, idle complaint (10 complaints in rotation, each acknowledged"
     " first), through `ComplaintClient.act` and through the web form (an HTTP POST with session cookie and CSRF"
     " token, over httpx's ASGI transport, every middleware), against one update with one no-op activity on the bare"
-    " workflow; the three kinds of call interleaved one by one (goal: p99 within 2×).",
+    " workflow (a regular one, as in issue 5); the three kinds of call interleaved one by one (goals: p50 at most"
+    " 0.5×, p99 at most 1.0×).",
     "- **Worker memory**: RSS (VmRSS) of a `complaints worker` process with many open complaints waiting on their"
     " first-response timers, against the same process with 100 open (goal under 1.5×).",
     "- **Record writes**: `ComplaintRecords.record_transition` called directly with the domain's own transitions"

@@ -35,17 +35,22 @@ class BareWorkflow:
 
     With `visible`, it also keeps the operator's view the design asks of a complaint, and nothing more: one
     search-attribute upsert once registered (the case number) and one per update (the stage). On the dev server
-    each upsert is a visibility write, so this floor shows what that view costs Temporal by itself."""
+    each upsert is a visibility write, so this floor shows what that view costs Temporal by itself.
+
+    With `local`, every no-op runs as a local activity, as a complaint's record work does since 0.1.0: the floor
+    of a workflow that makes one workflow task of each update."""
 
     def __init__(self) -> None:
         self._registered = False
         self._steps = 0
         self._visible = False
+        self._local = False
 
     @workflow.run
-    async def run(self, timers: list[float], visible: bool = False) -> None:
+    async def run(self, timers: list[float], visible: bool = False, local: bool = False) -> None:
         self._visible = visible
-        await workflow.execute_activity(noop, 0, start_to_close_timeout=NOOP_TIMEOUT)
+        self._local = local
+        await self._noop(0)
         if visible:
             workflow.upsert_search_attributes([CASE_NUMBER.value_set(workflow.info().workflow_id)])
         self._registered = True
@@ -54,7 +59,7 @@ class BareWorkflow:
             delay = (started + timedelta(seconds=offset) - workflow.now()).total_seconds()
             if delay > 0:
                 await workflow.sleep(delay)
-            await workflow.execute_activity(noop, -1, start_to_close_timeout=NOOP_TIMEOUT)
+            await self._noop(-1)
         await workflow.wait_condition(lambda: False)  # stays open, as a complaint does after it closes
 
     @workflow.update
@@ -64,11 +69,16 @@ class BareWorkflow:
 
     @workflow.update
     async def act(self, step: int) -> int:
-        await workflow.execute_activity(noop, step, start_to_close_timeout=NOOP_TIMEOUT)
+        await self._noop(step)
         if self._visible:
             workflow.upsert_search_attributes([STAGE.value_set(f"step-{step}")])
         self._steps += 1
         return self._steps
+
+    async def _noop(self, step: int) -> int:
+        if self._local:
+            return await workflow.execute_local_activity(noop, step, start_to_close_timeout=NOOP_TIMEOUT)
+        return await workflow.execute_activity(noop, step, start_to_close_timeout=NOOP_TIMEOUT)
 
 
 def floor_worker(client: Client, task_queue: str, settings: Settings) -> Worker:

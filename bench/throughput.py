@@ -51,9 +51,13 @@ async def drive_complaint(complaints: ComplaintClient, complaint_id: str) -> Non
         )
 
 
-async def drive_bare(client: Client, task_queue: str, workflow_id: str, visible: bool = False) -> None:
+async def drive_bare(
+    client: Client, task_queue: str, workflow_id: str, visible: bool = False, local: bool = False
+) -> None:
     """The same calls on the bare workflow: a start awaited through an update, then one update per step."""
-    handle = await client.start_workflow(BareWorkflow.run, args=[[], visible], id=workflow_id, task_queue=task_queue)
+    handle = await client.start_workflow(
+        BareWorkflow.run, args=[[], visible, local], id=workflow_id, task_queue=task_queue
+    )
     await handle.execute_update(BareWorkflow.registered)
     for step in range(len(STEPS)):
         await handle.execute_update(BareWorkflow.act, step, id=f"{workflow_id}-{step}")
@@ -66,10 +70,12 @@ async def complaints_per_second(complaints: ComplaintClient, count: int) -> floa
     return count / (time.perf_counter() - started)
 
 
-async def bare_per_second(client: Client, task_queue: str, count: int, visible: bool = False) -> float:
+async def bare_per_second(
+    client: Client, task_queue: str, count: int, visible: bool = False, local: bool = False
+) -> float:
     ids = [bench_id("floor") for _ in range(count)]
     started = time.perf_counter()
-    await asyncio.gather(*(drive_bare(client, task_queue, wid, visible) for wid in ids))
+    await asyncio.gather(*(drive_bare(client, task_queue, wid, visible, local) for wid in ids))
     return count / (time.perf_counter() - started)
 
 
@@ -83,6 +89,9 @@ class ThroughputResult:
     visible: list[float] = field(default_factory=list)
     """Per round, the bare workflow with the operator's view (BareWorkflow's `visible`), per second."""
     visible_cpu: list[dict[str, float]] = field(default_factory=list)
+    local: list[float] = field(default_factory=list)
+    """Per round, the bare workflow with the operator's view and local no-op activities, per second."""
+    local_cpu: list[dict[str, float]] = field(default_factory=list)
 
 
 async def measure(
@@ -92,6 +101,7 @@ async def measure(
     alternates so neither always runs on a warmer server."""
     await complaints_per_second(complaints, max(2, count // 10))  # warm: sandbox imports, prepared statements
     await bare_per_second(complaints.client, floor_queue, max(2, count // 10))
+    await bare_per_second(complaints.client, floor_queue, max(2, count // 10), visible=True, local=True)
     result = ThroughputResult()
 
     async def timed(rate: Callable[[], Awaitable[float]], rates: list[float], cpu: list[dict[str, float]]) -> None:
@@ -105,14 +115,21 @@ async def measure(
         (lambda: complaints_per_second(complaints, count), result.values, result.cpu),
         (lambda: bare_per_second(client, floor_queue, count), result.baselines, result.floor_cpu),
         (lambda: bare_per_second(client, floor_queue, count, visible=True), result.visible, result.visible_cpu),
+        (
+            lambda: bare_per_second(client, floor_queue, count, visible=True, local=True),
+            result.local,
+            result.local_cpu,
+        ),
     ]
     for round_ in range(rounds):
         for part in parts if round_ % 2 == 0 else parts[::-1]:
             await timed(*part)
         print(
             f"  round {round_ + 1}: {result.values[-1]:.2f} complaints/s, floor {result.baselines[-1]:.2f}/s,"
-            f" with the operator's view {result.visible[-1]:.2f}/s; CPU ms per complaint {_cpu_text(result.cpu[-1])};"
-            f" per bare run {_cpu_text(result.floor_cpu[-1])}; with the view {_cpu_text(result.visible_cpu[-1])}",
+            f" with the operator's view {result.visible[-1]:.2f}/s, with the view and local activities"
+            f" {result.local[-1]:.2f}/s; CPU ms per complaint {_cpu_text(result.cpu[-1])};"
+            f" per bare run {_cpu_text(result.floor_cpu[-1])}; with the view {_cpu_text(result.visible_cpu[-1])};"
+            f" with the view and local activities {_cpu_text(result.local_cpu[-1])}",
             flush=True,
         )
     return result

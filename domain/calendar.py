@@ -25,10 +25,23 @@ __all__ = [
     "CalendarFileError",
     "WorkingCalendar",
     "load_calendar",
+    "local_day_end",
+    "local_time",
 ]
 
 BUSINESS_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 """The time zone whose local dates count as days for the legal clocks."""
+
+
+def local_time(instant: datetime) -> str:
+    """An instant as people in the business read it: local, to the minute (`30/12/2026 08:00`)."""
+    return instant.astimezone(BUSINESS_TZ).strftime("%d/%m/%Y %H:%M")
+
+
+def local_day_end(day: date) -> str:
+    """The end of a local day, as a deadline promised "by the end of 30/12" reads (`30/12/2026 24:00`)."""
+    return f"{day:%d/%m/%Y} 24:00"
+
 
 _DAYS_OFF_KEY = "extra_days_off"
 _WORKING_DAYS_KEY = "extra_working_days"

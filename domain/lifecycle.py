@@ -338,16 +338,11 @@ def absorb_duplicate(
     return Transition(state=new, event=event)
 
 
-def next_clock(state: ComplaintState, *, first_response_reminder: bool = True) -> NextClock | None:
-    """The earliest clock still to fire for this state, or None when nothing is left to time.
-
-    `first_response_reminder` is off only for complaints started before that reminder existed (the workflow
-    asks `workflow.patched`), so their recorded histories replay unchanged.
-    """
+def next_clock(state: ComplaintState) -> NextClock | None:
+    """The earliest clock still to fire for this state, or None when nothing is left to time."""
     candidates: list[NextClock] = []
     if (
-        first_response_reminder
-        and state.stage in OPEN_STAGES
+        state.stage in OPEN_STAGES
         and state.first_responded_at is None
         and not state.first_response_reminded
         and not state.first_response_breached

@@ -7,7 +7,7 @@ decided by `domain.lifecycle`; the Postgres record, documents and outbox are wri
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -44,27 +44,13 @@ with workflow.unsafe.imports_passed_through():
         TransitionRecord,
     )
     from domain.refusals import Refusal
-    from workflows.visibility import current_details, search_attributes
-
-FIRST_RESPONSE_REMINDER = "first-response-reminder"
-"""Patch id of the reminder added after complaints were already in flight (see tests/workflows/test_replay.py)."""
-CHANGED_ATTRIBUTES_ONLY = "changed-search-attributes-only"
-"""Patch id: search attributes are upserted only when, and only those that, changed (a note changes none)."""
-
-KEPT_ALARM = "alarm-kept-until-a-clock-comes-earlier"
-"""Patch id: the timer to the next clock survives actions that move the clock later (it rings early and the loop
-looks again); before it, every action cancelled the timer and started a new one."""
-
-MERGE_CHECKS_PRIMARY = "merge-checks-its-primary"
-"""Patch id: a merge first reads the primary from the record (open? would the deadlines move earlier?)."""
-
-EVERY_CHANGE_TO_NOW = "every-change-to-2026-11-26"
-"""Patch id that stands for all three above: a run started on this code takes every change under this one marker.
-Each marker comes with an upsert of `TemporalChangeVersion` (a history event and a visibility write on the server),
-so a new complaint pays for one instead of one per change; runs started earlier replay their own markers. The next
-change gets its own id, and a new umbrella id that covers it and this one."""
+    from workflows.visibility import current_details, search_attributes, timer_summary
 
 T = TypeVar("T")
+A = TypeVar("A")
+Decide = Callable[[datetime], Awaitable[Transition]]
+"""A transition decided at a given instant (the same decision, whatever the instant)."""
+_UNSET = object()
 
 MOVING = "ComplaintMoving"
 """Error type of an update refused while the run hands over to a fresh one; `ComplaintClient` sends it again."""
@@ -73,6 +59,13 @@ RECORD_TIMEOUT = timedelta(seconds=10)
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
 """Records retry without limit: a complaint must never be lost because Postgres was away for a while. The wait
 between tries stops growing at 10 s, so the writes catch up within seconds of Postgres coming back."""
+RECORD_RETRY_IN_WORKER = timedelta(seconds=1)
+"""The record work is a local activity: it runs in the worker that runs the workflow task, so an action costs one
+workflow task instead of an activity's round trip through the server. A failed try is retried in the worker only
+while the wait before the next one is at most this; a longer wait (from the third try on, RECORD_RETRY doubling
+from 1 s to 10 s) is a durable timer. So an outage never holds the workflow task for long: queries are answered
+and updates accepted meanwhile, and a minute of outage costs a few timers, not a hot loop. After a crash the new
+worker replays and runs the write again, which writes nothing twice (see `ComplaintRecords.record_transition`)."""
 
 
 @workflow.defn
@@ -122,7 +115,7 @@ class ComplaintWorkflow:
         """Register the complaint: case number, deadlines, receipt form; one activity, one transaction."""
         started_at = workflow.info().start_time
         transition = await _unless_refused(
-            workflow.execute_activity_method(
+            _record_work(
                 ComplaintRecords.register_complaint,
                 RegisterComplaint(
                     complaint_id=start.complaint_id,
@@ -131,8 +124,7 @@ class ComplaintWorkflow:
                     received_at=start.intake.received_at or started_at,
                     now=started_at,
                 ),
-                start_to_close_timeout=RECORD_TIMEOUT,
-                retry_policy=RECORD_RETRY,
+                "register the complaint",
             )
         )
         if isinstance(transition, ApplicationError):
@@ -153,31 +145,29 @@ class ComplaintWorkflow:
     async def _wait_for_change_or_clock(self) -> None:
         """Sleep until an action changes the state or the next clock is due, then fire that clock."""
         seen = self._changes
-        clock = next_clock(self._current(), first_response_reminder=self._takes(FIRST_RESPONSE_REMINDER))
+        clock = next_clock(self._current())
         if clock is None:
             await workflow.wait_condition(lambda: self._changes != seen)
             return
-        delay = (clock.at - workflow.now()).total_seconds()
-        if delay > 0 and self._takes(KEPT_ALARM):
-            set_for, alarm = self._alarm_until(clock.at)
+        if clock.at > workflow.now():
+            set_for, alarm = self._alarm_until(clock.at, timer_summary(clock, self._current()))
             await workflow.wait_condition(lambda: self._changes != seen or alarm.done())
             if self._changes != seen or set_for != clock.at:
                 return  # an action came first, or the alarm was set for an earlier clock: look again
-        elif delay > 0:
-            try:
-                await workflow.wait_condition(lambda: self._changes != seen, timeout=delay)
-                return
-            except TimeoutError:
-                pass
         async with self._lock:
             if self._changes != seen:
                 return
             if clock.event is ClockEvent.ARCHIVED:
                 self._archived = True
                 return
-            await self._record_or_carry_on(apply_clock(self._current(), clock.event, workflow.now()))
+            state, event = self._current(), clock.event
 
-    def _alarm_until(self, at: datetime) -> tuple[datetime, asyncio.Task[None]]:
+            async def fire(at: datetime) -> Transition:
+                return apply_clock(state, event, at)
+
+            await self._record_or_carry_on(fire)
+
+    def _alarm_until(self, at: datetime, summary: str) -> tuple[datetime, asyncio.Task[None]]:
         """The durable timer to the next clock. Most actions leave the next clock where it was or move it later, so
         the timer already set is kept and rings early at worst; only a clock that comes earlier sets a new one."""
         if self._alarm is not None:
@@ -185,7 +175,7 @@ class ComplaintWorkflow:
             if not timer.done() and set_for <= at:
                 return self._alarm
             timer.cancel()
-        self._alarm = (at, asyncio.create_task(asyncio.sleep((at - workflow.now()).total_seconds())))
+        self._alarm = (at, asyncio.create_task(workflow.sleep(at - workflow.now(), summary=summary)))
         return self._alarm
 
     # ---- actions: an update (with validator) for each; the brief's three external events also as signals ----
@@ -227,22 +217,19 @@ class ComplaintWorkflow:
                 check_action(state, action, request)
             except ActionRejected as exc:
                 raise ApplicationError(str(exc), exc.details(), type="ActionRejected", non_retryable=True) from None
-            now = workflow.now()
-            new_cycle: CycleClocks | None = None
-            if action is Action.REOPEN:
-                new_cycle = await self._clocks_from(now)
             if action is Action.MERGE_INTO:
                 primary_id = MergeInto.model_validate(request.data).primary_complaint_id
-                if workflow.patched(MERGE_CHECKS_PRIMARY):
-                    try:
-                        check_merge(state, request, await self._merge_primary(primary_id))
-                    except ActionRejected as exc:
-                        raise ApplicationError(
-                            str(exc), exc.details(), type="ActionRejected", non_retryable=True
-                        ) from None
+                try:
+                    check_merge(state, request, await self._merge_primary(primary_id))
+                except ActionRejected as exc:
+                    raise ApplicationError(str(exc), exc.details(), type="ActionRejected", non_retryable=True) from None
                 await self._tell_primary(primary_id, request)
-            transition = apply_action(state, action, request, now, new_cycle)
-            refusal = await self._record(transition)
+
+            async def apply(at: datetime) -> Transition:
+                new_cycle = await self._clocks_from(at) if action is Action.REOPEN else None
+                return apply_action(state, action, request, at, new_cycle)
+
+            transition, refusal = await self._record(apply)
             if refusal is not None:
                 raise ApplicationError(
                     f"{action.value}: not applied, {refusal.message}", type=RECORD_REFUSED, non_retryable=True
@@ -260,9 +247,11 @@ class ComplaintWorkflow:
             earlier: CycleClocks | None = None
             if state.cycle == 1 and notice.received_at < state.received_at:
                 earlier = await self._clocks_from(notice.received_at)
-            await self._record_or_carry_on(
-                absorb_duplicate(state, notice.duplicate_complaint_id, notice.received_at, workflow.now(), earlier)
-            )
+
+            async def absorb(at: datetime) -> Transition:
+                return absorb_duplicate(state, notice.duplicate_complaint_id, notice.received_at, at, earlier)
+
+            await self._record_or_carry_on(absorb)
 
     async def _tell_primary(self, primary_id: str, request: ActionRequest) -> None:
         state = self._current()
@@ -310,48 +299,43 @@ class ComplaintWorkflow:
     # ---- the shell around the activities ----
 
     async def _clocks_from(self, received_at: Any) -> CycleClocks:
-        return await workflow.execute_activity_method(
-            ComplaintRecords.compute_cycle_clocks,
-            received_at,
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
-        )
+        return await _record_work(ComplaintRecords.compute_cycle_clocks, received_at, "compute the deadlines")
 
     async def _merge_primary(self, complaint_id: str) -> MergePrimary | None:
-        primary: MergePrimary | None = await workflow.execute_activity_method(
-            ComplaintRecords.find_merge_primary,
-            complaint_id,
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
-        )
-        return primary
+        return await _record_work(ComplaintRecords.find_merge_primary, complaint_id, "read the merge's primary")
 
-    async def _record(self, transition: Transition) -> ApplicationError | None:
-        """Persist first, then take the state: the record never lags behind what a caller was told.
+    async def _record(self, decide: Decide) -> tuple[Transition, ApplicationError | None]:
+        """Decide the transition now and persist it first, then take the state: the record never lags behind what
+        a caller was told. Returns the transition, and the record's refusal if it refused the write for good (the
+        state then not taken; the caller decides what that means).
 
-        The activity gets the state without its history: the event it appends is the transition's own. A write the
-        record refused for good is returned, the state not taken; the caller decides what that means."""
-        refusal = await _unless_refused(
-            workflow.execute_activity_method(
+        The activity gets the state without its history: the event it appends is the transition's own. The write
+        is a local activity, run within the workflow task: if the worker died before Temporal heard of that task,
+        the write happened and the replay decides again, at a later instant. The record then answers with the
+        instant it holds, and the same decision is taken at that instant, so workflow and record agree."""
+        transition = await decide(workflow.now())
+        recorded = await _unless_refused(
+            _record_work(
                 ComplaintRecords.record_transition,
                 TransitionRecord(
                     workflow_id=workflow.info().workflow_id,
                     transition=transition.model_copy(update={"state": transition.state.without_history()}),
                 ),
-                start_to_close_timeout=RECORD_TIMEOUT,
-                retry_policy=RECORD_RETRY,
+                f"record {transition.event.kind}",
             )
         )
-        if isinstance(refusal, ApplicationError):
-            return refusal
+        if isinstance(recorded, ApplicationError):
+            return transition, recorded
+        if recorded is not None:
+            transition = await decide(recorded)
         self._show(transition.state)
-        return None
+        return transition, None
 
-    async def _record_or_carry_on(self, transition: Transition) -> None:
+    async def _record_or_carry_on(self, decide: Decide) -> None:
         """What the clocks and the merge do: they have happened whether or not the record takes them, so a refused
         write (listed for admins by the activity) leaves the state moved on; otherwise the clock would fire again
         and again. The next transition's snapshot carries the whole state to the record."""
-        refusal = await self._record(transition)
+        transition, refusal = await self._record(decide)
         if refusal is not None:
             workflow.logger.warning("%s kept without its record: %s", transition.event.kind, refusal.message)
             self._show(transition.state)
@@ -359,18 +343,12 @@ class ComplaintWorkflow:
     def _show(self, state: ComplaintState) -> None:
         self.state = state
         self._changes += 1
-        updates = search_attributes(state)
-        if self._takes(CHANGED_ATTRIBUTES_ONLY):
-            # Each upsert is a history event and a visibility write on the server: skip the ones that say nothing.
-            updates = [u for u in updates if u.key.name not in self._indexed or self._indexed[u.key.name] != u.value]
-            self._indexed.update((u.key.name, u.value) for u in updates)
+        # Each upsert is a history event and a visibility write on the server: skip the ones that say nothing.
+        updates = [u for u in search_attributes(state) if self._indexed.get(u.key.name, _UNSET) != u.value]
+        self._indexed.update((u.key.name, u.value) for u in updates)
         if updates:
             workflow.upsert_search_attributes(updates)
         workflow.set_current_details(current_details(state))
-
-    def _takes(self, change: str) -> bool:
-        """Whether this run takes the change behind patch id `change` (see EVERY_CHANGE_TO_NOW)."""
-        return workflow.patched(EVERY_CHANGE_TO_NOW) or workflow.patched(change)
 
     def _current(self) -> ComplaintState:
         if self.state is None:
@@ -381,13 +359,26 @@ class ComplaintWorkflow:
         return self._archived or is_final(self._current())
 
 
+def _record_work(activity: Callable[[ComplaintRecords, A], Awaitable[T]], arg: A, summary: str) -> Awaitable[T]:
+    """Short, idempotent record work next to PostgreSQL, as a local activity named for the operator."""
+    return workflow.execute_local_activity_method(
+        activity,
+        arg,
+        start_to_close_timeout=RECORD_TIMEOUT,
+        retry_policy=RECORD_RETRY,
+        local_retry_threshold=RECORD_RETRY_IN_WORKER,
+        summary=summary,
+    )
+
+
 async def _unless_refused(write: Awaitable[T]) -> T | ApplicationError:
     """A record activity's result, or the record's refusal of a write that retrying cannot fix (any other failure
-    is raised): the one place the workflow tells the two apart."""
+    is raised): the one place the workflow tells the two apart. A local activity's failure reaches the workflow
+    as the activity's own error; a regular one's as the cause of an `ActivityError`."""
     try:
         return await write
-    except ActivityError as exc:
-        cause = exc.cause
+    except (ActivityError, ApplicationError) as exc:
+        cause = exc.cause if isinstance(exc, ActivityError) else exc
         if isinstance(cause, ApplicationError) and cause.type == RECORD_REFUSED:
             return cause
         raise

@@ -10,7 +10,9 @@ from typing import Any
 
 from temporalio.common import SearchAttributeKey, SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
 
+from domain.calendar import local_day_end, local_time
 from domain.intake import Intake
+from domain.lifecycle import ClockEvent, NextClock
 from domain.models import ComplaintState
 
 STAGE = SearchAttributeKey.for_keyword("ComplaintStage")
@@ -55,7 +57,7 @@ def static_summary(intake: Intake) -> str:
 
 
 def current_details(state: ComplaintState) -> str:
-    """Markdown for the UI's detail page: where the complaint stands and what it is waiting for."""
+    """Markdown for the UI's detail page: where the complaint stands and what it is waiting for (local times)."""
     d = state.deadlines
     flags = []
     if state.first_response_breached:
@@ -66,10 +68,30 @@ def current_details(state: ComplaintState) -> str:
         [
             f"**{state.case_number}** · stage `{state.stage.value}` · department `{state.department}`"
             f" · cycle {state.cycle}",
-            f"- first response due {d.first_response_due.isoformat()}"
-            + (f" (met {state.first_responded_at.isoformat()})" if state.first_responded_at else ""),
-            f"- resolution due {d.resolution_due_date.isoformat()} (end of day, Asia/Ho_Chi_Minh)",
+            f"- first response due {local_time(d.first_response_due)}"
+            + (f" (met {local_time(state.first_responded_at)})" if state.first_responded_at else ""),
+            f"- resolution due {local_day_end(d.resolution_due_date)}",
             f"- escalation level {int(state.escalation_level)} ({state.escalation_level.name.lower()})"
             + (f" · {', '.join(flags)}" if flags else ""),
+            "- times in Asia/Ho_Chi_Minh",
         ]
     )
+
+
+def timer_summary(clock: NextClock, state: ComplaintState) -> str:
+    """What a pending timer is for, as the UI lists it (else it would read "1")."""
+    match clock.event:
+        case ClockEvent.FIRST_RESPONSE_REMINDED:
+            return "first-response reminder"
+        case ClockEvent.FIRST_RESPONSE_ESCALATED:
+            return f"first response due {local_time(clock.at)}"
+        case ClockEvent.RESOLUTION_WARNING:
+            return f"resolution warning to the department head {local_time(clock.at)}"
+        case ClockEvent.RESOLUTION_BREACHED:
+            return f"resolution due {local_day_end(state.deadlines.resolution_due_date)}"
+        case ClockEvent.CUSTOMER_REMINDED:
+            return f"reminder to the customer {local_time(clock.at)}"
+        case ClockEvent.MANAGER_REMINDED:
+            return f"reminder to the manager {local_time(clock.at)}"
+        case ClockEvent.ARCHIVED:
+            return f"archive {local_time(clock.at)}"

@@ -198,6 +198,23 @@ async def test_record_transition_twice_writes_once(complaints: Complaints, pool:
     assert snapshot is not None and snapshot.stage is Stage.ANSWERED
 
 
+async def test_the_same_event_at_another_instant_answers_the_recorded_instant(
+    complaints: Complaints, pool: asyncpg.Pool
+) -> None:
+    """The write runs as a local activity: a worker killed before Temporal heard of its workflow task leaves a write
+    history does not have, and the replay decides the same action at a later instant. The timeline is append-only:
+    the record answers with the instant it holds (the workflow takes it), and writes nothing twice."""
+    state = (await complaints.register()).state
+    lost = complaints.act(state, Action.ACKNOWLEDGE)
+    assert await complaints.records.record_transition(TransitionRecord(workflow_id="w", transition=lost)) is None
+    replayed = complaints.act(state, Action.ACKNOWLEDGE, after=timedelta(hours=2))
+    again = TransitionRecord(workflow_id="w", transition=replayed)
+    assert await complaints.records.record_transition(again) == lost.event.at
+    assert await counts(pool, state.complaint_id) == (2, len(lost.notifications), 1)
+    other = complaints.act(state, Action.REQUEST_INFO, {"missing": ["phone"], "message": "Xin số điện thoại"})
+    assert await complaints.records.record_transition(TransitionRecord(workflow_id="w", transition=other)) is None
+
+
 async def test_concurrent_retries_write_once(complaints: Complaints, pool: asyncpg.Pool) -> None:
     state = (await complaints.register()).state
     transition = complaints.act(state, Action.REQUEST_INFO, {"missing": ["documents"], "message": "Xin gửi hóa đơn."})

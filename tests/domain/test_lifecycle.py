@@ -299,11 +299,6 @@ def test_clocks_fire_in_order_and_escalate() -> None:
     assert next_clock(s) is None
 
 
-def test_complaints_started_before_the_reminder_keep_their_old_clocks() -> None:
-    clock = next_clock(new_complaint(), first_response_reminder=False)
-    assert clock and clock.event is ClockEvent.FIRST_RESPONSE_ESCALATED
-
-
 def test_first_response_met_stops_its_clock() -> None:
     s = act(new_complaint(), Action.ACKNOWLEDGE)
     clock = next_clock(s)

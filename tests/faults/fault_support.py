@@ -4,17 +4,20 @@ survives a worker (or server) that is not there for a while."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from samples import COMPLAINTS, clean_env
 from temporalio.api.enums.v1 import EventType, TimeoutType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
@@ -24,6 +27,9 @@ from starter.client import ActionFailed
 from starter.codec import KeyRing
 
 T = TypeVar("T")
+
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+"""The marker Temporal's SDK core records for a finished local activity."""
 
 ACTION_TIMEOUT = 120.0
 """Safety net for one call across a worker restart; far above the few seconds a handover takes."""
@@ -82,7 +88,7 @@ async def eventually(check: Callable[[], Awaitable[Any]], within: float, what: s
 async def handover_waits(client: Client, workflow_ids: Iterable[str]) -> Counter[str]:
     """What the complaints waited for when their worker went away, read from their histories: workflow tasks that
     timed out on the sticky queue (schedule-to-start) or on the dead worker (start-to-close), and activities that
-    needed another attempt (a timed-out attempt is only visible as the attempt number of the one that finished)."""
+    needed another attempt (a lost attempt is only visible as the attempt number of the one that finished)."""
     found: Counter[str] = Counter()
     for workflow_id in workflow_ids:
         history = await client.get_workflow_handle(workflow_id).fetch_history()
@@ -92,12 +98,36 @@ async def handover_waits(client: Client, workflow_ids: Iterable[str]) -> Counter
                 found[f"workflow task {kind.removeprefix('TIMEOUT_TYPE_').lower()} timeout"] += 1
             elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
                 found["workflow task failed"] += 1
-            elif (
-                event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-                and event.activity_task_started_event_attributes.attempt > 1
-            ):
+            elif (marker := local_activity_marker(event)) is not None and marker.attempt > 1:
                 found["activity retried"] += 1
     return found
+
+
+@dataclass(frozen=True)
+class LocalActivityMarker:
+    """What a local activity's marker says: the record work runs as local activities, which leave no activity
+    events, only this marker once an attempt has finished for good or has failed and waits on a timer (backoff)."""
+
+    activity_type: str
+    attempt: int
+    failed: bool
+    backoff: bool
+
+    @property
+    def failed_for_good(self) -> bool:
+        return self.failed and not self.backoff
+
+
+def local_activity_marker(event: HistoryEvent) -> LocalActivityMarker | None:
+    if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+        return None
+    marker = event.marker_recorded_event_attributes
+    if marker.marker_name != LOCAL_ACTIVITY_MARKER:
+        return None
+    data = json.loads(marker.details["data"].payloads[0].data)
+    return LocalActivityMarker(
+        data["activity_type"], data["attempt"], marker.HasField("failure"), bool(data.get("backoff"))
+    )
 
 
 class Workers:

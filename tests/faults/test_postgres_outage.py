@@ -5,8 +5,9 @@ the web form. Complaints are driven through their lifecycle; a third of the way 
 `pg_ctl stop -m fast`. While it is down:
 - the actions in flight and the ones sent after wait (an update returns only once its record is written), and so
   do complaints started meanwhile; impatient callers re-send the same request; nothing fails;
-- every complaint has its record activity pending and retried with backoff (attempt 2, then 3, ...), failing with a
-  connection error, and no workflow has failed;
+- every complaint's record activity (a local activity, so the worker's log says each failed try) is retried with
+  backoff (attempt 2, then 3, ..., each wait at least as long as the retry policy's), failing with a connection
+  error, and no workflow has failed;
 - the web form answers "records temporarily unavailable" (503, Retry-After) on the inbox, a complaint page and the
   intake submit, while `/metrics` and `/healthz` answer as always;
 - `complaints list` exits 3 saying PostgreSQL is unreachable; `complaints show` still answers (it asks Temporal).
@@ -16,6 +17,7 @@ timeline in PostgreSQL say what its workflow says, each event once, and the web 
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import functools
 import json
@@ -24,20 +26,20 @@ import subprocess
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from fault_support import LIFECYCLE, Workers, eventually, retrying
+from fault_support import LIFECYCLE, Workers, eventually, local_activity_marker, retrying
 from postgres_support import StoppablePostgres, stoppable_postgres
 from pydantic import SecretStr
 from samples import COMPLAINTS, clean_env, make_intake
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
 
 from complaints.temporal_server import free_port, temporal_dev_server
 from domain.models import ComplaintState, Stage
@@ -47,6 +49,7 @@ from starter.connection import connect_temporal
 from web.commands import run_web
 from web.settings import RETRY_AFTER_SECONDS, WebSettings
 from web.users import DEV_PASSWORD
+from workflows.complaint import RECORD_RETRY
 
 pytestmark = [pytest.mark.faults, pytest.mark.temporal, pytest.mark.postgres]
 
@@ -55,6 +58,8 @@ N_STARTED_DURING_OUTAGE = 2
 MIN_OUTAGE_SECONDS = 10.0
 """PostgreSQL stays down at least this long (and until every check below has seen the outage): with RECORD_RETRY's
 1 s initial interval and factor 2, an activity fails at 0, 1, 3 and 7 s and is retried again at 15 s."""
+FAILED_TRY = re.compile(r"Completing activity as failed \((\{.*\})\)")
+"""The SDK's warning for each failed activity attempt, with the activity's info."""
 PHASE_TIMEOUT = 60.0
 """Safety limit on each wait; the drill takes well under a minute on a 2-core machine."""
 
@@ -67,6 +72,7 @@ OUTAGE_ERRORS = frozenset(
         "AdminShutdownError",  # our session ended by `pg_ctl stop -m fast`
         "ConnectionDoesNotExistError",  # the connection closed in the middle of a query
         "InterfaceError",  # "cannot perform operation: connection is closed"
+        "InternalClientError",  # the pool resetting a connection the server cut in the middle of a query
     }
 )
 """What a record activity may fail with while PostgreSQL is away: connection errors, never a bug."""
@@ -116,18 +122,42 @@ async def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def pending_attempts(client: Client, complaint_id: str) -> list[tuple[int, str | None]]:
-    """(attempt, type of the last failure) of each activity the complaint's running workflow waits on."""
-    description = await client.get_workflow_handle(workflow_id_for(complaint_id)).describe()
-    assert description.status is WorkflowExecutionStatus.RUNNING, f"{complaint_id}: {description.status}"
-    found: list[tuple[int, str | None]] = []
-    for pending in description.raw_description.pending_activities:
-        failure_type = None
-        if pending.HasField("last_failure"):
-            error = await client.data_converter.decode_failure(pending.last_failure)
-            failure_type = error.type if isinstance(error, ApplicationError) else type(error).__name__
-        found.append((pending.attempt, failure_type))
-    return found
+@dataclass(frozen=True)
+class FailedTry:
+    """One failed attempt of a record activity, as the worker logged it."""
+
+    workflow_id: str
+    attempt: int
+    error: str
+    at: datetime
+
+
+def failed_tries(log_dir: Path) -> list[FailedTry]:
+    """Every failed record-activity attempt the workers have logged so far, in order (a local activity is not
+    among a workflow's pending activities: the worker's log is where its retries show)."""
+    found = []
+    for log in sorted(log_dir.glob("worker-*.log")):
+        for line in log.read_text().splitlines():
+            if not (match := FAILED_TRY.search(line)):
+                continue
+            entry, info = json.loads(line), ast.literal_eval(match.group(1))
+            raised = entry["exception"].strip().splitlines()[-1].split(":", 1)[0]
+            found.append(
+                FailedTry(
+                    info["workflow_id"],
+                    info["attempt"],
+                    raised.rsplit(".", 1)[-1],
+                    datetime.fromisoformat(entry["timestamp"]),
+                )
+            )
+    return sorted(found, key=lambda t: t.at)
+
+
+def backoff_before(attempt: int) -> float:
+    """RECORD_RETRY's wait before `attempt` (the second attempt waits the initial interval)."""
+    wait = RECORD_RETRY.initial_interval.total_seconds() * RECORD_RETRY.backoff_coefficient ** (attempt - 2)
+    assert RECORD_RETRY.maximum_interval is not None
+    return min(wait, RECORD_RETRY.maximum_interval.total_seconds())
 
 
 async def assert_record_matches(conn: asyncpg.Connection[Any], state: ComplaintState) -> None:
@@ -180,7 +210,7 @@ async def test_postgres_stopped_while_activities_run(tmp_path: Path, key_ring: K
             )
             await asyncio.wait_for(web_ready.wait(), PHASE_TIMEOUT)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{web_port}", timeout=PHASE_TIMEOUT) as browser:
-                await drill(postgres, dsn, address, key_ring, client, browser, spawned)
+                await drill(postgres, dsn, address, key_ring, client, browser, spawned, tmp_path)
         finally:
             for task in spawned:  # a failed drill leaves no caller retrying into the next test
                 task.cancel()
@@ -205,8 +235,10 @@ async def drill(
     client: Client,
     browser: httpx.AsyncClient,
     spawned: list[asyncio.Task[Any]],
+    log_dir: Path,
 ) -> None:
-    """The drill itself; every task it starts goes into `spawned`, for the caller to cancel should it fail."""
+    """The drill itself; every task it starts goes into `spawned`, for the caller to cancel should it fail. The
+    workers write their logs into `log_dir`."""
     complaints = ComplaintClient(client)
     env = {"TEMPORAL_ADDRESS": address, "COMPLAINTS_ENCRYPTION_KEYS": key_ring.to_spec()}
     ids = [f"pgdown-{uuid.uuid4().hex[:12]}" for _ in range(N_COMPLAINTS)]
@@ -243,7 +275,7 @@ async def drill(
     await asyncio.wait_for(a_third_done.wait(), PHASE_TIMEOUT)
 
     # ---- PostgreSQL stops while actions are in flight ----
-    stopped_at = time.monotonic()
+    stopped_at, outage_began = time.monotonic(), datetime.now(UTC)
     await postgres.stop()
     in_flight = dict(current)
     print(f"PostgreSQL stopped after {done} of {total_actions} actions, {len(in_flight)} in flight")
@@ -285,21 +317,29 @@ async def drill(
     # Every waiting complaint's record activity is retried with backoff, failing on the connection only.
     waiting: list[str] = []
 
-    async def all_retried() -> list[tuple[int, str | None]] | None:
+    async def all_retried() -> list[FailedTry] | None:
         waiting[:] = [cid for cid in ids if cid in current] + late_ids
-        try:
-            attempts = [await pending_attempts(client, cid) for cid in waiting]
-        except RPCError:  # a complaint taken in meanwhile whose workflow has not started yet
+        tries = [t for t in await asyncio.to_thread(failed_tries, log_dir) if t.at >= outage_began]
+        by_complaint = {
+            workflow_id_for(cid): [t for t in tries if t.workflow_id == workflow_id_for(cid)] for cid in waiting
+        }
+        if not all(any(t.attempt >= 2 for t in mine) for mine in by_complaint.values()):
             return None
-        if not all(any(n >= 2 for n, _ in found) for found in attempts):
-            return None
-        flat = [item for found in attempts for item in found]
-        return flat if max(n for n, _ in flat) >= 3 else None
+        return tries if max(t.attempt for t in tries) >= 3 else None
 
     seen = await eventually(all_retried, PHASE_TIMEOUT, "every waiting complaint's record activity retried")
-    failures = Counter(kind for _, kind in seen if kind)
-    print(f"{len(waiting)} complaints waiting; attempts {sorted(n for n, _ in seen)}; failures {dict(failures)}")
+    failures = Counter(t.error for t in seen)
+    print(f"{len(waiting)} complaints waiting; attempts {sorted(t.attempt for t in seen)}; failures {dict(failures)}")
     assert set(failures) <= OUTAGE_ERRORS, failures
+    for workflow_id in {t.workflow_id for t in seen}:
+        mine = {t.attempt: t.at for t in seen if t.workflow_id == workflow_id}  # a later run's try counts once
+        for attempt in sorted(mine):
+            if attempt - 1 in mine:
+                waited = (mine[attempt] - mine[attempt - 1]).total_seconds()
+                assert waited >= 0.9 * backoff_before(attempt), f"{workflow_id}: attempt {attempt} after {waited:.2f}s"
+    for cid in waiting:
+        status = (await client.get_workflow_handle(workflow_id_for(cid)).describe()).status
+        assert status is WorkflowExecutionStatus.RUNNING, f"{cid}: {status}"
     assert not any(task.done() for task in late_starts), "a complaint was registered while PostgreSQL was down"
     await asyncio.sleep(max(0.0, MIN_OUTAGE_SECONDS - (time.monotonic() - stopped_at)))
 
@@ -332,11 +372,9 @@ async def drill(
         assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in kinds, f"{cid}: a workflow task failed"
         assert EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED not in kinds, f"{cid}: an activity failed for good"
         assert EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT not in kinds, f"{cid}: an activity timed out for good"
-        if any(
-            event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-            and event.activity_task_started_event_attributes.attempt > 1
-            for event in history.events
-        ):
+        markers = [marker for event in history.events if (marker := local_activity_marker(event))]
+        assert not any(marker.failed_for_good for marker in markers), f"{cid}: a record write failed for good"
+        if any(marker.attempt > 1 for marker in markers):
             retried.add(cid)
     assert set(waiting) <= retried, "the history shows no retried record activity for a complaint that waited"
 

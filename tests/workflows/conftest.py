@@ -77,8 +77,8 @@ HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 
 @pytest.fixture
 def keep_history(complaints: ComplaintClient) -> Any:
-    """Save a run's history to tests/histories/ when COMPLAINTS_RECORD_HISTORIES is set, for the replay test:
-    `1` writes the first generation (tests/histories/*.json), any other value a later one in that subfolder.
+    """Save a run's history to tests/histories/<generation>/ when COMPLAINTS_RECORD_HISTORIES=<generation> is set,
+    for the replay test (`0.1.0` is the first release's baseline).
 
     Recorded once per change of the workflow's shape, and never overwritten: every later test run replays each
     generation, so a change that would break complaints already in flight fails here first.
@@ -88,7 +88,7 @@ def keep_history(complaints: ComplaintClient) -> Any:
         generation = os.environ.get("COMPLAINTS_RECORD_HISTORIES", "").strip()
         if not generation:
             return
-        folder = HISTORIES if generation == "1" else HISTORIES / generation
+        folder = HISTORIES / generation
         history = await complaints.handle(complaint_id).fetch_history()
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{name}.json").write_text(history.to_json(), encoding="utf-8")

@@ -113,7 +113,9 @@ async def test_thousands_of_notes_and_follow_ups_continue_as_new_with_nothing_lo
     assert state.last_seq == 2 + ACTIONS and [a.last_seq for a in again] == [state.last_seq] * 50
 
     runs = await run_ids(server, workflow_id)
-    assert len(runs) >= ACTIONS * 10 // SUGGEST_AFTER_EVENTS // 2, f"only {len(runs)} runs"
+    # An action writes at least three events (update accepted, the record's local-activity marker, update completed)
+    # and a run keeps fewer than 2 * SUGGEST_AFTER_EVENTS (checked below).
+    assert len(runs) >= ACTIONS * 3 // (2 * SUGGEST_AFTER_EVENTS), f"only {len(runs)} runs"
     assert all(status is WorkflowExecutionStatus.CONTINUED_AS_NEW for _, status in runs[:-1])
     assert runs[-1][1] is WorkflowExecutionStatus.RUNNING
     carried_sizes: list[int] = []

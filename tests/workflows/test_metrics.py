@@ -106,7 +106,9 @@ async def test_a_lifecycle_moves_the_counters(
     assert samples(text, "complaints_activity_failures_total", activity="record_transition", error="RuntimeError") == 1
     # Temporal's own, in Prometheus style
     assert samples(text, "temporal_workflow_task_execution_latency_seconds_count") > 0
-    assert samples(text, "temporal_activity_execution_latency_seconds_count", activity_type="record_transition") > 0
+    # the record work runs as local activities (one workflow task per action), each failed attempt counted
+    assert samples(text, "temporal_local_activity_execution_latency_seconds_count", activity_type="record_transition")
+    assert samples(text, "temporal_local_activity_execution_failed_total", activity_type="record_transition") == 1
     assert "# TYPE complaints_actions_total counter" in text
     for personal in (*PERSONAL, cid, silent):
         assert personal not in text  # labels hold kinds, never people (nor complaint ids: unbounded)

@@ -14,7 +14,6 @@ import asyncpg
 import pytest
 from temporalio.api.common.v1 import Payload, WorkflowExecution
 from temporalio.api.enums.v1 import EventType
-from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.query.v1 import WorkflowQuery
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest, QueryWorkflowRequest
@@ -228,34 +227,33 @@ async def test_a_refused_action_is_not_clear_text(
 async def test_an_activity_failure_is_not_clear_text(
     intake: Any, stumbling: tuple[ComplaintClient, StumblingRecords], time_env: WorkflowEnvironment
 ) -> None:
+    """The record work is a local activity: its failed attempts are retried in the worker and never reach Temporal;
+    one that fails for good is written into the history's marker, and that failure is ciphertext."""
     complaints, records = stumbling
     cid = (await complaints.start(intake())).complaint_id
     raw = client_with(time_env, None)
-    records.hold = True
+    records.give_up = True
     try:
-        acting = asyncio.create_task(complaints.act(cid, Action.ADD_NOTE, **AGENT, data={"text": "gọi lại"}))
-        failure = await eventually(lambda: _last_activity_failure(raw, cid))
+        with pytest.raises(ActionFailed):
+            await complaints.act(cid, Action.ADD_NOTE, **AGENT, data={"text": "gọi lại"})
     finally:
-        records.hold = False
+        records.give_up = False
+    events = await history_events(raw, cid)
+    failures = [
+        event.marker_recorded_event_attributes.failure
+        for event in events
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and event.marker_recorded_event_attributes.HasField("failure")
+    ]
+    assert len(failures) == 1, "the failed record write is in the history once"
+    failure = failures[0]
     assert (failure.message, failure.stack_trace) == ("Encoded failure", "")
-    assert b"bich@example.vn" not in failure.SerializeToString()
+    assert b"bich@example.vn" not in raw_bytes(events)
     revealed = await decoded_bytes(CODEC, [failure.encoded_attributes])
     assert b"could not store the note for bich@example.vn" in revealed
     assert b"_persist" in revealed  # the stack trace went into the ciphertext too
-    assert (await acting).last_seq == 2
-    assert (await complaints.state(cid)).timeline[-1].kind == "add_note"
-
-
-async def _last_activity_failure(raw: Client, cid: str) -> Failure | None:
-    described = await raw.workflow_service.describe_workflow_execution(
-        DescribeWorkflowExecutionRequest(
-            namespace=raw.namespace, execution=WorkflowExecution(workflow_id=workflow_id_for(cid))
-        )
-    )
-    for pending in described.pending_activities:
-        if pending.HasField("last_failure"):
-            return pending.last_failure
-    return None
+    state = await complaints.act(cid, Action.ADD_NOTE, **AGENT, data={"text": "gọi lại"})  # retried: recorded
+    assert state.last_seq == 2 and (await complaints.state(cid)).timeline[-1].kind == "add_note"
 
 
 async def test_keys_rotate_under_complaints_in_flight(

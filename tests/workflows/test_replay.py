@@ -1,8 +1,8 @@
 """Recorded histories replay against today's workflow code: complaints in flight survive a deploy.
 
-They replay through the encrypting data converter. The first generation predates encryption: it replays with
-the converter that reads clear-text payloads as they are (`accept_unencrypted`), which no worker uses; a worker
-refuses such payloads (tests/workflows/test_unencrypted.py).
+tests/histories/0.1.0/ is the baseline of the first release. A later change to the workflow's commands goes behind
+`workflow.patched`, and its own generation is recorded next to it (see `keep_history` in conftest.py); none is
+ever overwritten.
 """
 
 from __future__ import annotations
@@ -13,20 +13,27 @@ import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
-from workflow_support import TEST_DATA_CONVERTER, TEST_KEY_RING
+from workflow_support import TEST_DATA_CONVERTER
 
-from starter.codec import complaints_data_converter
+import workflows.visibility
 from worker import WORKFLOW_RUNNER
-from workflows.complaint import KEPT_ALARM, ComplaintWorkflow
+from workflows.complaint import ComplaintWorkflow
+from workflows.visibility import STAGE
 
 HISTORY_ROOT = Path(__file__).resolve().parent.parent / "histories"
 HISTORIES = sorted(HISTORY_ROOT.rglob("*.json"))
-"""Every generation: the first (before encryption and the reminder) and each later one in its own folder."""
-BEFORE_ENCRYPTION = complaints_data_converter(TEST_KEY_RING, accept_unencrypted=True)
+BASELINE = HISTORY_ROOT / "0.1.0"
 
 
 def test_histories_are_recorded() -> None:
-    assert len(HISTORIES) >= 5, "record them with COMPLAINTS_RECORD_HISTORIES=1 pytest tests/workflows"
+    assert len(list(BASELINE.glob("*.json"))) >= 7, "record them with COMPLAINTS_RECORD_HISTORIES=0.1.0"
+
+
+async def replay(history: WorkflowHistory) -> Exception | None:
+    replayer = Replayer(
+        workflows=[ComplaintWorkflow], data_converter=TEST_DATA_CONVERTER, workflow_runner=WORKFLOW_RUNNER
+    )
+    return (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure
 
 
 @pytest.mark.parametrize(
@@ -35,39 +42,21 @@ def test_histories_are_recorded() -> None:
     ids=[str(p.relative_to(HISTORY_ROOT).with_suffix("")) for p in HISTORIES],
 )
 async def test_recorded_history_replays(name: str, recorded: str) -> None:
-    history = WorkflowHistory.from_json(name, recorded)
-    converter = BEFORE_ENCRYPTION if "/" not in name else TEST_DATA_CONVERTER
-    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=converter, workflow_runner=WORKFLOW_RUNNER)
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-    assert result.replay_failure is None, f"{name}: {result.replay_failure}"
+    failure = await replay(WorkflowHistory.from_json(name, recorded))
+    assert failure is None, f"{name}: {failure}"
 
 
-async def test_the_first_response_reminder_unguarded_would_break_complaints_in_flight(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The versioning drill: the reminder is behind `workflow.patched`; without that guard, a complaint that was
-    waiting on its 24-hour clock when the new code was deployed could not be replayed."""
-    recorded = (HISTORY_ROOT / "first_response_missed.json").read_text(encoding="utf-8")
-    history = WorkflowHistory.from_json("first_response_missed", recorded)
-    replayer = Replayer(
-        workflows=[ComplaintWorkflow], data_converter=BEFORE_ENCRYPTION, workflow_runner=WORKFLOW_RUNNER
-    )
-    assert (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure is None
-    monkeypatch.setattr(workflow, "patched", lambda patch_id: True)  # the change as if written without the guard
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-    assert isinstance(result.replay_failure, workflow.NondeterminismError), result.replay_failure
-
-
-async def test_the_kept_alarm_unguarded_would_break_complaints_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The second drill: the kept alarm changes which timers a run starts and cancels. A complaint recorded before
-    it replays; with the change taken without its patch check, the same history fails replay."""
-    recorded = (HISTORY_ROOT / "changed-search-attributes" / "full_lifecycle.json").read_text(encoding="utf-8")
+async def test_an_unguarded_change_breaks_complaints_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The versioning drill: the baseline replays; the same history against a workflow changed without
+    `workflow.patched` (here: the stage no longer shown to operators, so a transition upserts no search
+    attribute) fails replay, which is what a worker would do to every complaint in flight after such a deploy."""
+    recorded = (BASELINE / "full_lifecycle.json").read_text(encoding="utf-8")
     history = WorkflowHistory.from_json("full_lifecycle", recorded)
-    replayer = Replayer(
-        workflows=[ComplaintWorkflow], data_converter=TEST_DATA_CONVERTER, workflow_runner=WORKFLOW_RUNNER
+    assert await replay(history) is None
+    shown = workflows.visibility.search_attributes
+    monkeypatch.setattr(
+        workflows.visibility,
+        "search_attributes",
+        lambda state: [u for u in shown(state) if u.key.name != STAGE.name],
     )
-    assert (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure is None
-    patched = workflow.patched
-    monkeypatch.setattr(workflow, "patched", lambda patch_id: patch_id == KEPT_ALARM or patched(patch_id))
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-    assert isinstance(result.replay_failure, workflow.NondeterminismError), result.replay_failure
+    assert isinstance(await replay(history), workflow.NondeterminismError)

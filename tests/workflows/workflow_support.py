@@ -11,6 +11,7 @@ import asyncpg
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import NotificationSettings
@@ -66,7 +67,8 @@ def payloads_in(message: Message, skip: frozenset[str] = PLAIN_BY_DESIGN) -> Ite
 
 class StumblingRecords(ComplaintRecords):
     """Fails the first attempt to record each `add_note` (every attempt while `hold` is set), with an error that
-    quotes the customer's contacts, as a driver's error might quote a value: a retry records it."""
+    quotes the customer's contacts, as a driver's error might quote a value: a retry records it. While `give_up`
+    is set, the error is final (non-retryable): the activity fails for good, and its failure reaches Temporal."""
 
     def __init__(
         self, pool: asyncpg.Pool, calendar: WorkingCalendar, settings: NotificationSettings | None = None
@@ -74,13 +76,17 @@ class StumblingRecords(ComplaintRecords):
         super().__init__(pool, calendar, settings or NotificationSettings(load_company_profile()))
         self.stumbled: set[tuple[str, int]] = set()
         self.hold = False
+        self.give_up = False
 
     async def _persist(self, conn: Connection, workflow_id: str, transition: Transition) -> bool:
         state, event = transition.state, transition.event
         if event.kind == "add_note" and (self.hold or (state.complaint_id, event.seq) not in self.stumbled):
             self.stumbled.add((state.complaint_id, event.seq))
             customer = state.intake.customer
-            raise RuntimeError(f"could not store the note for {customer.email} / {customer.phone}")
+            message = f"could not store the note for {customer.email} / {customer.phone}"
+            if self.give_up:
+                raise ApplicationError(message, non_retryable=True)
+            raise RuntimeError(message)
         return await super()._persist(conn, workflow_id, transition)
 
 
