@@ -210,9 +210,7 @@ class ComplaintRecords:
                 return _as_registered(stored, TimelineEvent.model_validate(dict(latest)))
             number = await conn.fetchval("SELECT nextval('complaint_case_number_seq')")
             case_number = format_case_number(request.received_at, int(number))
-            transition = start_state(
-                request.complaint_id, case_number, request.intake, request.received_at, clocks, request.now
-            )
+            transition = start_state(request.complaint_id, case_number, request.intake, clocks, request.now)
             await self._persist(conn, request.workflow_id, transition)
         bound.info("complaint registered", case_number=case_number)
         ComplaintMetrics.current().recorded(transition)
@@ -399,7 +397,5 @@ def _as_registered(stored: ComplaintState, latest: TimelineEvent) -> Transition:
     """What `register_complaint` returns for a complaint already on record (see its docstring)."""
     if latest.seq == 1:
         clocks = CycleClocks(deadlines=stored.deadlines, working_days=stored.working_days)
-        return start_state(
-            stored.complaint_id, stored.case_number, stored.intake, stored.received_at, clocks, latest.at
-        )
+        return start_state(stored.complaint_id, stored.case_number, stored.intake, clocks, latest.at)
     return Transition(state=stored.model_copy(update={"timeline": [latest], "last_seq": latest.seq}), event=latest)

@@ -48,7 +48,6 @@ def lifecycle_transitions(calendar: WorkingCalendar) -> list[Transition]:
         complaint_id,
         f"KN-2026-{800000 + next(_case_numbers):06d}",
         intake,
-        RECEIVED,
         cycle_clocks(RECEIVED, calendar),
         RECEIVED,
     )

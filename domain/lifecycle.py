@@ -197,17 +197,16 @@ def start_state(
     complaint_id: str,
     case_number: str,
     intake: Intake,
-    received_at: datetime,
     clocks: CycleClocks,
     now: datetime,
 ) -> Transition:
-    """The state right after receipt, with its `received` event; the receipt form unless settled on the spot."""
+    """The state right after receipt, with its `received` event; the receipt form unless settled on the spot.
+    The receipt is the one the clocks were computed from."""
     state = ComplaintState(
         complaint_id=complaint_id,
         case_number=case_number,
         intake=intake,
         department=intake.department,
-        received_at=received_at,
         deadlines=clocks.deadlines,
         working_days=clocks.working_days,
     )
@@ -321,7 +320,6 @@ def absorb_duplicate(
     new.duplicates.append(duplicate_id)
     summary = f"duplicate {duplicate_id} merged in"
     if earlier_cycle is not None and new.cycle == 1 and duplicate_received_at < new.received_at:
-        new.received_at = duplicate_received_at
         new.deadlines, new.working_days = earlier_cycle.deadlines, earlier_cycle.working_days
         summary += "; receipt moved to the duplicate's earlier one"
     event = _event(
@@ -444,7 +442,6 @@ def working_days_later(state: ComplaintState, instant: datetime, n: int) -> date
 def _start_cycle(state: ComplaintState, now: datetime, clocks: CycleClocks) -> None:
     state.cycle += 1
     state.stage = S.RECEIVED
-    state.received_at = now
     state.deadlines = clocks.deadlines
     state.working_days = clocks.working_days
     state.first_responded_at = None

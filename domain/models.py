@@ -7,7 +7,7 @@ fields they are all made of in `domain.fields`.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
@@ -84,9 +84,8 @@ class ComplaintState(Recorded):
     stage: Stage = Stage.RECEIVED
     department: str
     cycle: int = 1
-    received_at: AwareDatetime
-    """Start of the current cycle's clocks: the receipt (the earliest, after a merge), or the reopen."""
     deadlines: Deadlines
+    """This cycle's clocks, from its `received_at`."""
     working_days: list[date] = Field(default_factory=list)
     """The working days of this cycle's window, computed with the deadlines, so reminders need no I/O."""
     first_responded_at: AwareDatetime | None = None
@@ -114,6 +113,12 @@ class ComplaintState(Recorded):
     last_seq: int = 0
     """Position of the latest event: the next one's `seq` is this plus one, however much of the timeline is kept."""
     applied_requests: list[str] = Field(default_factory=list)
+
+    @property
+    def received_at(self) -> datetime:
+        """Start of the current cycle's clocks: the receipt (the earliest, after a merge), or the reopen. Kept once,
+        in the cycle's deadlines; the intake keeps what its sender said."""
+        return self.deadlines.received_at
 
     @model_validator(mode="after")
     def _last_seq_from_timeline(self) -> ComplaintState:

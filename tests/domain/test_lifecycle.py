@@ -52,7 +52,7 @@ def new_complaint(received_at: datetime = RECEIVED) -> ComplaintState:
             "description": "Trang web không truy cập được từ sáng.",
         }
     )
-    return start_state("c1", "KN-2026-000001", intake, received_at, clocks(received_at), received_at).state
+    return start_state("c1", "KN-2026-000001", intake, clocks(received_at), received_at).state
 
 
 _counter = iter(range(1_000_000))
@@ -70,7 +70,7 @@ def act(
 
 def test_receipt_writes_receipt_form_and_first_event() -> None:
     intake_state = new_complaint()
-    transition = start_state("c1", "KN-2026-000001", intake_state.intake, RECEIVED, clocks(RECEIVED), RECEIVED)
+    transition = start_state("c1", "KN-2026-000001", intake_state.intake, clocks(RECEIVED), RECEIVED)
     assert transition.documents == [DocumentKind.RECEIPT_FORM]
     assert transition.event.seq == 1 and transition.event.kind == "received"
     assert transition.state.stage is Stage.RECEIVED

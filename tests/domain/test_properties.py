@@ -70,7 +70,7 @@ def fresh() -> ComplaintState:
             "description": "d",
         }
     )
-    return start_state("c1", "KN-2026-000001", intake, START, clocks(START), START).state
+    return start_state("c1", "KN-2026-000001", intake, clocks(START), START).state
 
 
 step = st.one_of(

@@ -268,7 +268,7 @@ def plan_complaint(seed: int, index: int) -> Plan:
     cid = f"soak-{seed}-{index:04d}"
     plan = Plan(complaint_id=cid, intake=make_intake(complaint_id=cid, department=rng.choice(DEPARTMENTS)))
     now = datetime.now(UTC)
-    receipt = start_state(cid, "KN-MODEL", Intake.model_validate(plan.intake), now, MODEL_CLOCKS, now)
+    receipt = start_state(cid, "KN-MODEL", Intake.model_validate(plan.intake), MODEL_CLOCKS, now)
     plan.transitions.append(receipt)
     state = receipt.state
     budget = rng.randint(*ACTIONS_PER_COMPLAINT)
