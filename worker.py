@@ -18,7 +18,7 @@ from temporalio.runtime import (
     TelemetryFilter,
 )
 from temporalio.service import RPCError
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.database import create_pool
@@ -33,11 +33,19 @@ from workflows.complaint import ComplaintWorkflow
 
 log = structlog.get_logger()
 
-WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+WORKFLOW_RUNNER = UnsandboxedWorkflowRunner()
+"""The complaint runs outside the SDK's sandbox. The sandbox enters itself again for every payload a workflow task
+carries (an `exec` of fresh source, to ask the workflow its serialization context): a quarter of the worker's event
+loop per action (bench/ANALYSIS.md). What it would guard is small: `domain` and `workflows.visibility` are passed
+through it anyway, so only `workflows/complaint.py` runs inside, and that file is checked by `SANDBOX_CHECK`."""
+
+SANDBOX_CHECK = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules("email_validator", "idna")
 )
-"""The workflow validates its input's e-mail address with `email-validator`, which imports parts of itself inside
-its functions: passed through, they are the process's modules instead of a fresh copy in every run's sandbox."""
+"""The test suite replays every recorded history inside the sandbox too, so workflow code that reaches for the
+clock, randomness, threads or I/O fails CI instead of a replay in production. The workflow validates its input's
+e-mail address with `email-validator`, which imports parts of itself inside its functions: passed through, they
+are the process's modules instead of a fresh copy in every run's sandbox."""
 
 
 class MetricsAddressError(RuntimeError):

@@ -40,7 +40,16 @@ async def create_pool(
     `connect_timeout` (asyncpg's default: 60 s) bounds each new connection: a web page should say "unavailable"
     soon rather than hang while a server that does not answer is tried."""
     extra: dict[str, Any] = {} if connect_timeout is None else {"timeout": connect_timeout}
-    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection, **extra)
+    return await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session, **extra
+    )
+
+
+async def _keep_session(conn: asyncpg.Connection[Any]) -> None:
+    """What a connection needs before it goes back to the pool, beyond what asyncpg always does (roll back a
+    transaction left open, drop listeners): nothing. Nothing here changes a session (no SET, LISTEN, cursors or
+    session advisory locks outside the migrations, which release theirs), so asyncpg's default reset query would
+    be one more round trip to PostgreSQL on every release for nothing."""
 
 
 def _raised_in_asyncpg(traceback: TracebackType | None) -> bool:

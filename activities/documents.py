@@ -82,6 +82,7 @@ def _build_environment() -> Environment:
     """Documents are HTML and autoescaped; message bodies are plain-text e-mail, where escaping would garble."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
+        auto_reload=False,  # templates change with a deploy, not while the process runs
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True, default=False),
         undefined=StrictUndefined,
         trim_blocks=True,

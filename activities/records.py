@@ -1,6 +1,6 @@
 """The record's write activities: case numbers, the timeline, the snapshot, the outbox and the documents.
 
-Every transition the workflow makes is persisted by one activity call in one transaction, keyed by the
+Every transition the workflow makes is persisted by one activity call in one statement, keyed by the
 event's timeline position, so Temporal's at-least-once activity retries write nothing twice. The snapshot
 only moves forward: a late retry of an older transition leaves a newer snapshot alone.
 
@@ -85,53 +85,58 @@ def _bound_log(complaint_id: str) -> Any:
     return bound
 
 
-_UPSERT_SNAPSHOT = """
-INSERT INTO complaints AS c (
-    complaint_id, case_number, workflow_id, stage, department, channel, subject, cycle,
-    received_at, first_response_due, first_responded_at, resolution_due, resolution_due_date,
-    first_response_breached, resolution_breached, escalation_level, last_seq, state, customer
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-ON CONFLICT (complaint_id) DO UPDATE SET
-    workflow_id = EXCLUDED.workflow_id,
-    stage = EXCLUDED.stage,
-    department = EXCLUDED.department,
-    channel = EXCLUDED.channel,
-    subject = EXCLUDED.subject,
-    cycle = EXCLUDED.cycle,
-    received_at = EXCLUDED.received_at,
-    first_response_due = EXCLUDED.first_response_due,
-    first_responded_at = EXCLUDED.first_responded_at,
-    resolution_due = EXCLUDED.resolution_due,
-    resolution_due_date = EXCLUDED.resolution_due_date,
-    first_response_breached = EXCLUDED.first_response_breached,
-    resolution_breached = EXCLUDED.resolution_breached,
-    escalation_level = EXCLUDED.escalation_level,
-    last_seq = EXCLUDED.last_seq,
-    state = EXCLUDED.state,
-    customer = EXCLUDED.customer,
-    updated_at = now()
-WHERE c.last_seq < EXCLUDED.last_seq
+_RECORD_TRANSITION = """
+WITH snapshot AS (
+    INSERT INTO complaints AS c (
+        complaint_id, case_number, workflow_id, stage, department, channel, subject, cycle,
+        received_at, first_response_due, first_responded_at, resolution_due, resolution_due_date,
+        first_response_breached, resolution_breached, escalation_level, last_seq, state, customer
+    ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+    ON CONFLICT (complaint_id) DO UPDATE SET
+        workflow_id = EXCLUDED.workflow_id,
+        stage = EXCLUDED.stage,
+        department = EXCLUDED.department,
+        channel = EXCLUDED.channel,
+        subject = EXCLUDED.subject,
+        cycle = EXCLUDED.cycle,
+        received_at = EXCLUDED.received_at,
+        first_response_due = EXCLUDED.first_response_due,
+        first_responded_at = EXCLUDED.first_responded_at,
+        resolution_due = EXCLUDED.resolution_due,
+        resolution_due_date = EXCLUDED.resolution_due_date,
+        first_response_breached = EXCLUDED.first_response_breached,
+        resolution_breached = EXCLUDED.resolution_breached,
+        escalation_level = EXCLUDED.escalation_level,
+        last_seq = EXCLUDED.last_seq,
+        state = EXCLUDED.state,
+        customer = EXCLUDED.customer,
+        updated_at = now()
+    WHERE c.last_seq < EXCLUDED.last_seq
+), event AS (
+    INSERT INTO complaint_events (complaint_id, seq, at, kind, actor, role, door, cycle, summary, data)
+    VALUES ($1, $17, $20, $21, $22, $23, $24, $25, $26, $27)
+    ON CONFLICT (complaint_id, seq) DO NOTHING
+    RETURNING seq
+), messages AS (
+    INSERT INTO outbox (complaint_id, event_seq, recipient, department, template, medium, address, subject, body)
+    SELECT $1, event.seq, m.recipient, m.department, m.template, m.medium, m.address, m.subject, m.body
+    FROM event, unnest($28::text[], $29::text[], $30::text[], $31::text[], $32::text[], $33::text[], $34::text[])
+        WITH ORDINALITY AS m (recipient, department, template, medium, address, subject, body, position)
+    ORDER BY m.position
+    ON CONFLICT ON CONSTRAINT outbox_once DO NOTHING
+), filed AS (
+    INSERT INTO documents (complaint_id, kind, cycle, event_seq, title, body)
+    SELECT $1, d.kind, $25, event.seq, d.title, d.body
+    FROM event, unnest($35::text[], $36::text[], $37::text[]) AS d (kind, title, body)
+    ON CONFLICT (complaint_id, kind, cycle) DO NOTHING
+    RETURNING kind
+)
+SELECT (SELECT seq FROM event) AS seq, ARRAY(SELECT kind FROM filed) AS filed
 """
-
-_INSERT_EVENT = """
-INSERT INTO complaint_events (complaint_id, seq, at, kind, actor, role, door, cycle, summary, data)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-ON CONFLICT (complaint_id, seq) DO NOTHING
-RETURNING seq
-"""
-
-_INSERT_OUTBOX = """
-INSERT INTO outbox (complaint_id, event_seq, recipient, department, template, medium, address, subject, body)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-ON CONFLICT ON CONSTRAINT outbox_once DO NOTHING
-"""
-
-_INSERT_DOCUMENT = """
-INSERT INTO documents (complaint_id, kind, cycle, event_seq, title, body)
-VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (complaint_id, kind, cycle) DO NOTHING
-RETURNING kind
-"""
+"""One transition in one statement, so one round trip to PostgreSQL: the snapshot moves forward (only forward: a
+late retry of an older transition leaves a newer snapshot alone), the event is appended, and only if it was new
+are its messages queued and its documents filed. A statement is atomic on its own: no BEGIN and COMMIT around it.
+Answers the event's seq (NULL when an earlier attempt recorded it) and the kinds of the documents filed."""
 
 
 def snapshot_row(workflow_id: str, state: ComplaintState, last_seq: int) -> tuple[Any, ...]:
@@ -218,14 +223,14 @@ class ComplaintRecords:
 
     @activity.defn
     async def record_transition(self, record: TransitionRecord) -> datetime | None:
-        """Append the event, move the snapshot forward, queue the messages and file the documents: one transaction.
+        """Append the event, move the snapshot forward, queue the messages and file the documents: one statement.
 
         Returns None, or the instant already recorded for this event when an earlier write recorded the same event
         at another instant: a write from a workflow task Temporal never heard of (the worker died with it), which
         the workflow replayed at a later instant. The timeline is append-only: the workflow takes the recorded
         instant instead."""
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._pool.acquire() as conn:
                 new = await self._persist(conn, record.workflow_id, record.transition)
                 earlier = None if new else await self._recorded_at(conn, record.transition)
         except Exception as exc:
@@ -313,14 +318,18 @@ class ComplaintRecords:
     async def _persist(self, conn: Connection, workflow_id: str, transition: Transition) -> bool:
         """Write one transition; False when an earlier attempt already did.
 
-        The snapshot is the state without its history: the events table is the timeline."""
+        The snapshot is the state without its history: the events table is the timeline. Messages and documents
+        are rendered first and written in the same statement as the event (see `_RECORD_TRANSITION`)."""
         state, event = transition.state.without_history(), transition.event
-        bound = _bound_log(state.complaint_id)
-        await conn.execute(_UPSERT_SNAPSHOT, *snapshot_row(workflow_id, state, event.seq))
-        inserted = await conn.fetchval(
-            _INSERT_EVENT,
-            state.complaint_id,
-            event.seq,
+        messages: list[tuple[str, str | None, str, str, str, str, str]] = []
+        documents: list[tuple[str, str, str]] = []
+        if transition.notifications or transition.documents:
+            occasion = Occasion(state, event, self._settings, await self._info_request(conn, transition))
+            messages = [self._message(notification, occasion) for notification in transition.notifications]
+            documents = [(kind.value, *render_document(kind, occasion)) for kind in transition.documents]
+        row = await conn.fetchrow(
+            _RECORD_TRANSITION,
+            *snapshot_row(workflow_id, state, event.seq),
             event.at,
             event.kind,
             event.actor,
@@ -329,39 +338,34 @@ class ComplaintRecords:
             event.cycle,
             event.summary,
             event.data,
+            *_columns(messages, 7),
+            *_columns(documents, 3),
         )
-        if inserted is None:
-            # Recorded by an earlier attempt in the same transaction as its messages and documents.
+        bound = _bound_log(state.complaint_id)
+        if row is None or row["seq"] is None:
+            # Recorded by an earlier attempt, in the same statement as its messages and documents.
             bound.info("transition already recorded", seq=event.seq, kind=event.kind)
             return False
-        info_request = (
-            await self._info_request(conn, state) if transition.notifications or transition.documents else None
-        )
-        occasion = Occasion(state, event, self._settings, info_request)
-        for notification in transition.notifications:
-            await self._queue(conn, notification, occasion)
-        filed: list[str] = []
-        for kind in transition.documents:
-            title, body = render_document(kind, occasion)
-            if await conn.fetchval(
-                _INSERT_DOCUMENT, state.complaint_id, kind.value, event.cycle, event.seq, title, body
-            ):
-                filed.append(kind.value)
-            else:
-                bound.warning("document of this kind already filed in this cycle", kind=kind.value, cycle=event.cycle)
+        filed: list[str] = list(row["filed"])
+        for kind, _, _ in documents:
+            if kind not in filed:
+                bound.warning("document of this kind already filed in this cycle", kind=kind, cycle=event.cycle)
         bound.info(
             "transition recorded",
             seq=event.seq,
             kind=event.kind,
             stage=state.stage.value,
-            notifications=len(transition.notifications),
+            notifications=len(messages),
             documents=filed,
         )
         return True
 
     @staticmethod
-    async def _info_request(conn: Connection, state: ComplaintState) -> dict[str, Any] | None:
-        """The data of this cycle's latest information request (the event being written included)."""
+    async def _info_request(conn: Connection, transition: Transition) -> dict[str, Any] | None:
+        """The data of this cycle's latest information request, the event being written included."""
+        state, event = transition.state, transition.event
+        if event.kind == Action.REQUEST_INFO.value:
+            return event.data
         data: dict[str, Any] | None = await conn.fetchval(
             "SELECT data FROM complaint_events WHERE complaint_id = $1 AND kind = $2 AND cycle = $3 "
             "ORDER BY seq DESC LIMIT 1",
@@ -371,18 +375,18 @@ class ComplaintRecords:
         )
         return data
 
-    async def _queue(self, conn: Connection, notification: Notification, occasion: Occasion) -> None:
-        state, event = occasion.state, occasion.event
+    def _message(
+        self, notification: Notification, occasion: Occasion
+    ) -> tuple[str, str | None, str, str, str, str, str]:
+        """An outbox row's columns: who, how, where and what."""
+        state = occasion.state
         if notification.recipient is Recipient.CUSTOMER:
             medium, address = customer_contact(state.intake.customer)
         else:
             department = notification.department or state.department
             medium, address = "email", self._settings.staff_address(notification.recipient, department)
         subject, body = render_message(notification, occasion)
-        await conn.execute(
-            _INSERT_OUTBOX,
-            state.complaint_id,
-            event.seq,
+        return (
             notification.recipient.value,
             notification.department,
             notification.template,
@@ -391,6 +395,11 @@ class ComplaintRecords:
             subject,
             body,
         )
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as one list per column, for `unnest` (an empty list of rows: `width` empty columns)."""
+    return [[row[i] for row in rows] for i in range(width)]
 
 
 def _as_registered(stored: ComplaintState, latest: TimelineEvent) -> Transition:

@@ -47,6 +47,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
 from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
 from temporalio.converter import (
+    CompositePayloadConverter,
     DataConverter,
     DefaultFailureConverter,
     EncodingPayloadConverter,
@@ -321,13 +322,18 @@ class RefusedPayloadConverter(EncodingPayloadConverter):
         raise ApplicationError(UNENCRYPTED_MESSAGE, type=UNENCRYPTED, non_retryable=True)
 
 
-class ComplaintsPayloadConverter(PydanticPayloadConverter):
-    """Pydantic JSON, plus the refusal of payloads that arrived unencrypted."""
+class ComplaintsPayloadConverter(CompositePayloadConverter):
+    """Pydantic JSON, plus the refusal of payloads that arrived unencrypted.
+
+    The SDK builds a new payload converter for every workflow activation and every serialization context; the
+    encoding converters are made once and shared, so each of those is a dict, not a fresh pydantic serializer
+    with an empty cache of type adapters to fill again."""
 
     def __init__(self) -> None:
-        super().__init__()
-        refused = RefusedPayloadConverter()
-        self.converters = {refused.encoding.encode(): refused, **self.converters}
+        super().__init__(*_SHARED_CONVERTERS)
+
+
+_SHARED_CONVERTERS = (RefusedPayloadConverter(), *PydanticPayloadConverter().converters.values())
 
 
 FAILURE_LIMIT = 4 * 1024

@@ -28,6 +28,7 @@ def page_environment(language: str, company: CompanyProfile) -> Environment:
     departments (`DEPARTMENTS`: code, name)."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
+        auto_reload=False,  # templates change with a deploy, not while the process runs
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,
         extensions=["jinja2.ext.i18n"],

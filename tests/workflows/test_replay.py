@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, WorkflowRunner
 from workflow_support import TEST_DATA_CONVERTER
 
-import workflows.visibility
-from worker import WORKFLOW_RUNNER
+import workflows.complaint
+from worker import SANDBOX_CHECK, WORKFLOW_RUNNER
 from workflows.complaint import ComplaintWorkflow
 from workflows.visibility import STAGE
 
@@ -29,10 +29,8 @@ def test_histories_are_recorded() -> None:
     assert len(list(BASELINE.glob("*.json"))) >= 7, "record them with COMPLAINTS_RECORD_HISTORIES=0.1.0"
 
 
-async def replay(history: WorkflowHistory) -> Exception | None:
-    replayer = Replayer(
-        workflows=[ComplaintWorkflow], data_converter=TEST_DATA_CONVERTER, workflow_runner=WORKFLOW_RUNNER
-    )
+async def replay(history: WorkflowHistory, runner: WorkflowRunner = WORKFLOW_RUNNER) -> Exception | None:
+    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=TEST_DATA_CONVERTER, workflow_runner=runner)
     return (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure
 
 
@@ -46,6 +44,18 @@ async def test_recorded_history_replays(name: str, recorded: str) -> None:
     assert failure is None, f"{name}: {failure}"
 
 
+@pytest.mark.parametrize(
+    ("name", "recorded"),
+    [(str(p.relative_to(HISTORY_ROOT)), p.read_text(encoding="utf-8")) for p in HISTORIES],
+    ids=[str(p.relative_to(HISTORY_ROOT).with_suffix("")) for p in HISTORIES],
+)
+async def test_recorded_history_replays_inside_the_sandbox(name: str, recorded: str) -> None:
+    """The worker runs the complaint outside the SDK's sandbox (see `worker.WORKFLOW_RUNNER`); every history also
+    replays inside it, where workflow code reaching for the clock, randomness or I/O raises instead of running."""
+    failure = await replay(WorkflowHistory.from_json(name, recorded), SANDBOX_CHECK)
+    assert failure is None, f"{name}: {failure}"
+
+
 async def test_an_unguarded_change_breaks_complaints_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
     """The versioning drill: the baseline replays; the same history against a workflow changed without
     `workflow.patched` (here: the stage no longer shown to operators, so a transition upserts no search
@@ -53,9 +63,9 @@ async def test_an_unguarded_change_breaks_complaints_in_flight(monkeypatch: pyte
     recorded = (BASELINE / "full_lifecycle.json").read_text(encoding="utf-8")
     history = WorkflowHistory.from_json("full_lifecycle", recorded)
     assert await replay(history) is None
-    shown = workflows.visibility.search_attributes
+    shown = workflows.complaint.search_attributes
     monkeypatch.setattr(
-        workflows.visibility,
+        workflows.complaint,
         "search_attributes",
         lambda state: [u for u in shown(state) if u.key.name != STAGE.name],
     )
