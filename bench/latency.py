@@ -1,7 +1,8 @@
 """Figure 2: the latency of one action on a cached, idle complaint, through the SDK and through the web form,
-against one update (one no-op activity) on the bare workflow.
+against one update (one no-op activity) on the bare workflow, and against one update whose no-op activity is a
+local one (the floor of any action that records before it answers, as a complaint's does).
 
-The three kinds of call are interleaved one by one, so a noisy moment of the machine hits all three alike."""
+The four kinds of call are interleaved one by one, so a noisy moment of the machine hits all of them alike."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ class Samples:
     """Milliseconds per call of each kind, for one round."""
 
     bare: list[float] = field(default_factory=list)
+    local: list[float] = field(default_factory=list)
+    """The bare update with a local no-op activity (`BareWorkflow`'s `local`)."""
     sdk: list[float] = field(default_factory=list)
     web: list[float] = field(default_factory=list)
 
@@ -69,10 +72,14 @@ class Round:
     browser: httpx.AsyncClient
     ids: list[str]
     bare: list[WorkflowHandle[Any, Any]]
+    local: list[WorkflowHandle[Any, Any]]
     csrf: str
 
     async def bare_update(self, i: int) -> None:
         await self.bare[i % WORKFLOWS].execute_update(BareWorkflow.act, i)
+
+    async def local_update(self, i: int) -> None:
+        await self.local[i % WORKFLOWS].execute_update(BareWorkflow.act, i)
 
     async def sdk_note(self, i: int) -> None:
         await self.complaints.act(
@@ -88,11 +95,13 @@ class Round:
     async def sample(self, samples: int) -> Samples:
         for i in range(WORKFLOWS):  # warm: every workflow cached, every route compiled
             await self.bare_update(i)
+            await self.local_update(i)
             await self.sdk_note(i)
             await self.web_note(i)
         current = Samples()
         kinds: list[tuple[Callable[[int], Awaitable[None]], list[float]]] = [
             (self.bare_update, current.bare),
+            (self.local_update, current.local),
             (self.sdk_note, current.sdk),
             (self.web_note, current.web),
         ]
@@ -111,20 +120,31 @@ async def new_round(complaints: ComplaintClient, browser: httpx.AsyncClient, flo
     client = complaints.client
     ids = [bench_id("note") for _ in range(WORKFLOWS)]
     bare = []
+    local = []
     for cid in ids:
         await complaints.start(intake(cid))
         await complaints.act(cid, Action.ACKNOWLEDGE, actor=USERNAME, role=Role.AGENT)
         handle = await client.start_workflow(BareWorkflow.run, [], id=bench_id("bare"), task_queue=floor_queue)
         await handle.execute_update(BareWorkflow.registered)
         bare.append(handle)
+        handle = await client.start_workflow(
+            BareWorkflow.run, args=[[], False, True], id=bench_id("local"), task_queue=floor_queue
+        )
+        await handle.execute_update(BareWorkflow.registered)
+        local.append(handle)
     csrf = _csrf((await browser.get(f"/complaints/{ids[0]}")).text)
-    return Round(complaints, browser, ids, bare, csrf)
+    return Round(complaints, browser, ids, bare, local, csrf)
 
 
 def _summary(samples: Samples) -> str:
     return ", ".join(
         f"{name} {quantile(values, 0.5):.1f}/{quantile(values, 0.99):.1f}"
-        for name, values in (("bare", samples.bare), ("sdk", samples.sdk), ("web", samples.web))
+        for name, values in (
+            ("bare", samples.bare),
+            ("local", samples.local),
+            ("sdk", samples.sdk),
+            ("web", samples.web),
+        )
     )
 
 
@@ -146,7 +166,7 @@ async def measure(
             current = await new_round(complaints, browser, floor_queue)
             results.append(await current.sample(samples))
             print(f"  round {round_ + 1}: p50/p99 ms {_summary(results[-1])}", flush=True)
-            for handle in current.bare:
+            for handle in current.bare + current.local:
                 await handle.terminate("benchmark round over")
     finally:
         await browser.aclose()

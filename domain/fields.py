@@ -125,6 +125,8 @@ class Recorded(Strict):
     @model_validator(mode="wrap")
     @classmethod
     def _as_recorded(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        if READING_RECORD.get():
+            return handler(data)  # inside a recorded value already: the outermost one resets the flag
         token = READING_RECORD.set(True)
         try:
             return handler(data)
