@@ -59,9 +59,8 @@ class SecretFiles(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for name, field in self.settings_cls.model_fields.items():
-            if name != "database_url" and "SecretStr" not in str(field.annotation):
-                continue
+        for name in secret_fields(self.settings_cls):
+            field = self.settings_cls.model_fields[name]
             variable = _variable(name, self.settings_cls)
             path = os.environ.get(f"{variable}_FILE", "").strip()
             if not path:
@@ -201,6 +200,21 @@ class Settings(BaseSettings):
             password=self.smtp_password.get_secret_value() if self.smtp_password else None,
             security=self.smtp_security,
         )
+
+
+def secret_fields(model: type[BaseSettings]) -> list[str]:
+    """The fields that have a `*_FILE` variant: the secrets, and `DATABASE_URL` (which may carry a password)."""
+    return [
+        name
+        for name, field in model.model_fields.items()
+        if name == "database_url" or "SecretStr" in str(field.annotation)
+    ]
+
+
+def setting_variables(model: type[BaseSettings] = Settings) -> set[str]:
+    """Every environment variable `model` reads, file variants included: what a deployment may pass it."""
+    names = {_variable(name, model) for name in model.model_fields if name not in MOVED_TO_PROFILE}
+    return names | {f"{_variable(name, model)}_FILE" for name in secret_fields(model)}
 
 
 def _variable(name: str, model: type[BaseSettings] = Settings) -> str:
