@@ -126,7 +126,9 @@ async def run_worker(
         await migrate(pool)
         records = ComplaintRecords(pool, settings.calendar(), settings.notifications())
         await ensure_search_attributes(client)
-        sender = OutboxSender(pool, settings.smtp_transport(), sender=settings.smtp_sender)
+        sender = OutboxSender(
+            pool, settings.smtp_transport(), sender=settings.smtp_sender, metrics=ComplaintMetrics.of_client(client)
+        )
         worker = build_worker(client, records, settings)
         log.info("worker started", task_queue=settings.task_queue)
         async with worker:

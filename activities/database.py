@@ -90,3 +90,13 @@ def dsn_for_database(dsn: str, database: str) -> str:
     """The same server and credentials, another database: tests and the dev stack create their own."""
     parts = urlsplit(dsn)
     return urlunsplit(parts._replace(path="/" + quote(database, safe="")))
+
+
+def dsn_with_password(dsn: str, password: str) -> str:
+    """`dsn` with `password` put in: the password comes from its own secret file, so the URL in the compose file
+    (and in any process listing) carries none. A URL that already has one is refused by the caller."""
+    parts = urlsplit(dsn)
+    user, at, host = parts.netloc.rpartition("@")
+    if not at:
+        raise ValueError("names no user to give the password to (postgresql://USER@HOST/DATABASE)")
+    return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}"))

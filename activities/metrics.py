@@ -33,7 +33,7 @@ _REMINDERS = {ClockEvent.CUSTOMER_REMINDED.value: "customer", ClockEvent.MANAGER
 
 
 class ComplaintMetrics:
-    """`complaints_*_total` counters (the exporter adds `_total` to counters)."""
+    """`complaints_*_total` counters (the exporter adds `_total` to counters) and the outbox backlog gauge."""
 
     _by_runtime: ClassVar[dict[int, tuple[Runtime, ComplaintMetrics]]] = {}
 
@@ -58,6 +58,10 @@ class ComplaintMetrics:
         self.record_refusals = meter.create_counter(
             "complaints_record_refusals",
             "Transitions PostgreSQL refused for good (a data error retrying cannot fix), by event kind and error.",
+        )
+        self.outbox_pending = meter.create_gauge(
+            "complaints_outbox_pending",
+            "Outbox messages not delivered yet with attempts left, counted by each worker's sender every 30 s.",
         )
 
     @classmethod

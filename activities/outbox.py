@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import smtplib
 import ssl
+import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -23,10 +25,14 @@ from typing import Literal, Protocol
 import asyncpg
 import structlog
 
+from activities.metrics import ComplaintMetrics
+
 log = structlog.get_logger(__name__)
 
 RETRY_BASE_SECONDS = 30.0
 RETRY_MAX_SECONDS = 3600.0
+BACKLOG_INTERVAL_SECONDS = 30.0
+"""How often a running sender counts the outbox backlog for `complaints_outbox_pending` (one indexed count)."""
 
 
 class Transport(Protocol):
@@ -79,6 +85,8 @@ LIMIT $1
 FOR UPDATE SKIP LOCKED
 """
 
+_PENDING = "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND attempts < $1"
+
 _MARK_SENT = """
 UPDATE outbox SET sent_at = now(), delivered_via = $2, attempts = attempts + 1, last_error = NULL
 WHERE id = $1
@@ -101,13 +109,21 @@ class OutboxSender:
         *,
         sender: str = "cskh@localhost",
         max_attempts: int = 20,
+        metrics: ComplaintMetrics | None = None,
     ) -> None:
         """Mail goes through `transport` (the worker builds it from the settings: `Settings.smtp_transport`);
-        without one, to the log: the development default. `sender` is the From address."""
+        without one, to the log: the development default. `sender` is the From address. With `metrics`, `run`
+        exports the backlog (`complaints_outbox_pending`), which the shipped alert rules watch."""
         self._pool = pool
         self._transport = transport
         self._from = sender.strip() or "cskh@localhost"
         self._max_attempts = max_attempts
+        self._metrics = metrics
+
+    async def pending(self) -> int:
+        """Messages still to go out (not sent, attempts left): a mail server refusing or away makes it grow."""
+        async with self._pool.acquire() as conn:
+            return int(await conn.fetchval(_PENDING, self._max_attempts))
 
     async def deliver_pending(self, batch: int = 50) -> int:
         """Deliver up to `batch` due messages; return how many went out."""
@@ -174,9 +190,13 @@ class OutboxSender:
     async def run(self, stop: asyncio.Event, interval: float = 2.0) -> None:
         """Deliver until `stop` is set; straight on while full batches keep coming, else every `interval` seconds."""
         batch = 50
+        counted = -math.inf
         while not stop.is_set():
             try:
                 sent = await self.deliver_pending(batch)
+                if self._metrics is not None and time.monotonic() - counted >= BACKLOG_INTERVAL_SECONDS:
+                    counted = time.monotonic()
+                    self._metrics.outbox_pending.set(await self.pending())
             except Exception as exc:
                 # Keep the sender alive through a database restart; the next round claims the rows again.
                 log.warning("outbox round failed", error=type(exc).__name__)

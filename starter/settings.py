@@ -7,13 +7,17 @@ values (a calendar, a company profile, an SMTP transport). The Temporal connecti
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from activities.database import dsn_with_password
 from activities.notifications import NotificationSettings
 from activities.outbox import SmtpTransport
 from domain.calendar import WorkingCalendar, load_calendar
@@ -45,8 +49,49 @@ def load_company_profile(path: Path | None = None) -> CompanyProfile:
     return parse_company_profile(text, str(path))
 
 
+class SecretFiles(PydanticBaseSettingsSource):
+    """Each secret's file variant: `COMPLAINTS_SESSION_SECRET_FILE=/run/secrets/session_secret` reads the secret
+    from that file (Docker's `*_FILE` convention, as the postgres image has it), so a compose file or a process
+    listing never holds the secret itself. The secrets are the `SecretStr` fields and `DATABASE_URL`."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads every file variant at once
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in secret_fields(self.settings_cls):
+            field = self.settings_cls.model_fields[name]
+            variable = _variable(name, self.settings_cls)
+            path = os.environ.get(f"{variable}_FILE", "").strip()
+            if not path:
+                continue
+            if os.environ.get(variable, "").strip():
+                raise SettingsError(f"set {variable} or {variable}_FILE, not both")
+            try:
+                value = Path(path).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+                raise SettingsError(f"{variable}_FILE: cannot read {path}: {reason}") from None
+            if not value:
+                raise SettingsError(f"{variable}_FILE: {path} is empty")
+            alias = field.validation_alias
+            values[alias if isinstance(alias, str) else name] = value
+        return values
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COMPLAINTS_", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, SecretFiles(settings_cls), env_settings, dotenv_settings, file_secret_settings
 
     def __init__(self, **values: Any) -> None:
         """A bad value is a `SettingsError` naming its environment variable (`COMPLAINTS_SMTP_SECURITY: ...`)."""
@@ -56,7 +101,11 @@ class Settings(BaseSettings):
             raise SettingsError(_worded(type(self), exc)) from None
 
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
-    """An existing PostgreSQL; unset, `complaints dev` runs an embedded one."""
+    """An existing PostgreSQL; unset, `complaints dev` runs an embedded one. `DATABASE_URL_FILE` reads it from a
+    file; or keep the password out of it with `COMPLAINTS_DATABASE_PASSWORD(_FILE)`."""
+    database_password: SecretStr | None = None
+    """Put into `DATABASE_URL`, which then names only the user: the compose file gives the same secret file to the
+    records' PostgreSQL (`POSTGRES_PASSWORD_FILE`) and to the product (`COMPLAINTS_DATABASE_PASSWORD_FILE`)."""
     temporal_address: str | None = Field(default=None, validation_alias="TEMPORAL_ADDRESS")
     """Only read to decide whether `complaints dev` starts its own Temporal server."""
     task_queue: str = "complaints"
@@ -107,6 +156,20 @@ class Settings(BaseSettings):
                 raise ValueError(f"{_variable(name)} is no longer read: set {field} in the company profile instead")
         return self
 
+    @model_validator(mode="after")
+    def _password_into_url(self) -> Settings:
+        if self.database_password is None:
+            return self
+        if not self.database_url:
+            raise ValueError("COMPLAINTS_DATABASE_PASSWORD is set but DATABASE_URL is not")
+        if urlsplit(self.database_url).password is not None:
+            raise ValueError("DATABASE_URL already has a password: give it there or in COMPLAINTS_DATABASE_PASSWORD")
+        try:
+            self.database_url = dsn_with_password(self.database_url, self.database_password.get_secret_value())
+        except ValueError as exc:
+            raise ValueError(f"DATABASE_URL {exc}") from None
+        return self
+
     @property
     def receipt_window(self) -> timedelta:
         return timedelta(days=self.receipt_window_days)
@@ -137,6 +200,21 @@ class Settings(BaseSettings):
             password=self.smtp_password.get_secret_value() if self.smtp_password else None,
             security=self.smtp_security,
         )
+
+
+def secret_fields(model: type[BaseSettings]) -> list[str]:
+    """The fields that have a `*_FILE` variant: the secrets, and `DATABASE_URL` (which may carry a password)."""
+    return [
+        name
+        for name, field in model.model_fields.items()
+        if name == "database_url" or "SecretStr" in str(field.annotation)
+    ]
+
+
+def setting_variables(model: type[BaseSettings] = Settings) -> set[str]:
+    """Every environment variable `model` reads, file variants included: what a deployment may pass it."""
+    names = {_variable(name, model) for name in model.model_fields if name not in MOVED_TO_PROFILE}
+    return names | {f"{_variable(name, model)}_FILE" for name in secret_fields(model)}
 
 
 def _variable(name: str, model: type[BaseSettings] = Settings) -> str:

@@ -8,6 +8,7 @@ import email.policy
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from types import SimpleNamespace
 
 import asyncpg
 import pytest
@@ -112,6 +113,7 @@ async def test_a_failed_delivery_is_counted_and_retried_later(complaints: Compla
     assert row["last_error"].startswith("ConnectionRefusedError: 550 mailbox")
     assert not any(item in repr(logs) for item in PERSONAL_DATA)
     assert [e["error"] for e in logs if e["event"] == "outbox delivery failed"] == ["ConnectionRefusedError"]
+    assert await sender.pending() == 1  # the backlog the worker exports
 
     assert await sender.deliver_pending() == 0  # not due yet: it waits before the next attempt
     async with pool.acquire() as conn:
@@ -119,6 +121,7 @@ async def test_a_failed_delivery_is_counted_and_retried_later(complaints: Compla
     assert await sender.deliver_pending() == 1
     [row] = await complaints.queries.outbox(state.complaint_id)
     assert row["sent_at"] is not None and row["attempts"] == 2 and row["last_error"] is None
+    assert await sender.pending() == 0
     assert row["delivered_via"] == "recording"
     [message] = transport.sent
     assert message["To"] == CUSTOMER_EMAIL
@@ -138,6 +141,7 @@ async def test_a_message_that_keeps_failing_stops_after_max_attempts(
             await conn.execute("UPDATE outbox SET next_attempt_at = now() WHERE sent_at IS NULL")
     [row] = await complaints.queries.outbox(state.complaint_id)
     assert row["attempts"] == 2 and row["sent_at"] is None
+    assert await sender.pending() == 0  # given up on: no longer a backlog that delivery will drain
 
 
 async def test_phone_only_customers_are_handed_over_through_the_log(complaints: Complaints, pool: asyncpg.Pool) -> None:
@@ -187,6 +191,32 @@ async def test_run_delivers_until_stopped(complaints: Complaints, pool: asyncpg.
     stop.set()
     await asyncio.wait_for(task, timeout=2)
     assert len(transport.sent) == 2
+
+
+@dataclass
+class RecordingGauge:
+    values: list[int] = field(default_factory=list)
+
+    def set(self, value: int, additional_attributes: object = None) -> None:
+        self.values.append(value)
+
+
+async def test_run_exports_the_backlog_while_a_mail_server_refuses(complaints: Complaints, pool: asyncpg.Pool) -> None:
+    await drain(pool)
+    gauge = RecordingGauge()
+    state = await acknowledged_and_escalated(complaints)
+    metrics = SimpleNamespace(outbox_pending=gauge)
+    stop = asyncio.Event()
+    sender = OutboxSender(pool, transport=RecordingTransport(failures=100), metrics=metrics)  # type: ignore[arg-type]
+    task = asyncio.create_task(sender.run(stop, interval=0.05))
+    for _ in range(100):
+        if gauge.values:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, timeout=2)
+    assert gauge.values == [2]  # counted once per BACKLOG_INTERVAL_SECONDS, not every round
+    assert await pending_and_sent(pool, state.complaint_id) == (2, 0)
 
 
 # ---- SMTP, against a minimal in-process server ----
