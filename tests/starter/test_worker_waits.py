@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from samples import COMPLAINTS, make_intake
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -105,3 +107,34 @@ def test_worker_stops_promptly_while_it_waits(server_env: dict[str, str], tmp_pa
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+async def test_worker_waits_for_an_operator_when_an_attribute_has_another_type(
+    temporal_address: str, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A search attribute registered with the wrong type is not the worker's to change: it waits, saying which."""
+    namespace = f"mistyped-{uuid.uuid4().hex[:8]}"
+    admin = await Client.connect(temporal_address, namespace=namespace)
+    await admin.workflow_service.register_namespace(
+        RegisterNamespaceRequest(namespace=namespace, workflow_execution_retention_period={"seconds": 86400})
+    )
+    wrong = AddSearchAttributesRequest(
+        namespace=namespace, search_attributes={"ComplaintStage": IndexedValueType.INDEXED_VALUE_TYPE_INT}
+    )
+    deadline = time.monotonic() + 30
+    while True:  # the new namespace reaches the frontend's cache within seconds
+        try:
+            await admin.operator_service.add_search_attributes(wrong)
+            break
+        except RPCError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+    log = tmp_path / "worker.log"
+    proc = await asyncio.to_thread(spawn_worker, {**server_env, "TEMPORAL_NAMESPACE": namespace}, log)
+    try:
+        await asyncio.to_thread(wait_for_line, proc, log, "registered with another type: waits for an operator")
+        assert "ComplaintStage: INT, not KEYWORD" in log.read_text()
+        assert "worker started" not in log.read_text()
+    finally:
+        await asyncio.to_thread(stop, proc, log)
