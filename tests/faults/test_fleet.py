@@ -43,7 +43,9 @@ yaml = pytest.importorskip("yaml")
 
 pytestmark = [pytest.mark.faults, pytest.mark.temporal, pytest.mark.postgres]
 
-COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
 N_COMPLAINTS = 100
 IN_FLIGHT = 50
 SECRETS_MOUNT = "/run/secrets/"
@@ -77,6 +79,15 @@ def interpolate(value: str, variables: Mapping[str, str]) -> str:
         return variables.get(name, "")
 
     return _VARIABLE.sub(replaced, value)
+
+
+def operator_variables() -> dict[str, str]:
+    """What compose interpolates from: the operator's `.env` as `cp .env.example .env` makes it (with no such file,
+    nothing: the compose file's defaults)."""
+    if not ENV_EXAMPLE.exists():
+        return {}
+    lines = (line.strip() for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines())
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
 
 
 @dataclass(frozen=True)
@@ -177,7 +188,7 @@ def port_of(argv: list[str]) -> int:
 async def test_fleet_from_the_compose_file(
     tmp_path: Path, workers: Workers, key_ring: KeyRing, database_url: str, postgres_uri: str
 ) -> None:
-    services = product_services(yaml.safe_load(COMPOSE_FILE.read_text()), variables={})
+    services = product_services(yaml.safe_load(COMPOSE_FILE.read_text()), operator_variables())
     assert {"worker", "web"} <= services.keys(), f"docker-compose.yml runs {sorted(services)}"
     assert services["worker"].replicas == 2
     database = urlsplit(database_url).path.lstrip("/")
