@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -27,7 +28,7 @@ from activities.migrations import migrate
 from activities.outbox import OutboxSender
 from activities.records import ComplaintRecords
 from starter.codec import encryption_codec_of
-from starter.connection import connect_temporal, register_search_attributes
+from starter.connection import NamespaceSetup, connect_temporal, namespace_setup, register_search_attributes
 from starter.settings import Settings, load_settings
 from workflows.complaint import ComplaintWorkflow
 
@@ -99,12 +100,48 @@ def build_worker(client: Client, records: ComplaintRecords, settings: Settings) 
     )
 
 
-async def ensure_search_attributes(client: Client) -> None:
-    """A fresh cluster gets the search attributes; one that forbids it (Temporal Cloud) had them set up by hand."""
-    try:
-        await register_search_attributes(client)
-    except RPCError as exc:
-        log.warning("search attributes not registered", status=exc.status.name)
+SETUP_WAIT_FIRST = 0.5
+SETUP_WAIT_LONGEST = 15.0
+"""The backoff while the namespace is not ready: doubling from half a second to 15 s, so a worker that started
+with its cluster notices the setup job's namespace within seconds and one left waiting on an operator asks the
+server four times a minute."""
+
+
+async def wait_for_namespace(client: Client, stop: asyncio.Event) -> bool:
+    """Until the namespace exists with every search attribute the complaints set, registered with its type; False
+    when `stop` is set first. A worker polling without them would make every start fail until it restarted.
+
+    The worker registers missing attributes where the server lets it (the dev server, a fresh cluster); where it
+    may not (Temporal Cloud) or one has the wrong type, it waits for an operator. Each wait is logged."""
+    delay = SETUP_WAIT_FIRST
+    while not stop.is_set():
+        try:
+            setup = await namespace_setup(client)
+            why = "not set up yet"
+            if setup.exists and setup.absent and not setup.mistyped:
+                try:
+                    await register_search_attributes(client, setup.absent)
+                except RPCError as exc:  # Temporal Cloud, or a cluster that keeps this to its operators
+                    why = f"registering refused ({exc.status.name}): waits for an operator"
+                else:
+                    setup = await namespace_setup(client)
+            elif setup.mistyped:
+                why = "registered with another type: waits for an operator"
+        except RPCError as exc:  # the server went away for a moment
+            setup, why = NamespaceSetup(exists=False), f"cannot be read ({exc.status.name})"
+        if setup.ready:
+            return True
+        log.warning(
+            "worker waits for its namespace before polling",
+            namespace=client.namespace,
+            missing=setup.missing(),
+            why=why,
+            retry_in_seconds=delay,
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, SETUP_WAIT_LONGEST)
+    return False
 
 
 async def run_worker(
@@ -125,7 +162,8 @@ async def run_worker(
         stack.push_async_callback(pool.close)
         await migrate(pool)
         records = ComplaintRecords(pool, settings.calendar(), settings.notifications())
-        await ensure_search_attributes(client)
+        if not await wait_for_namespace(client, stop):
+            return
         sender = OutboxSender(
             pool, settings.smtp_transport(), sender=settings.smtp_sender, metrics=ComplaintMetrics.of_client(client)
         )

@@ -7,6 +7,8 @@ the caller (the dev stack, the tests) or from COMPLAINTS_ENCRYPTION_KEYS / COMPL
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +78,59 @@ async def connect_temporal(
     return await Client.connect(**config, data_converter=complaints_data_converter(ring, on_refused=refused))
 
 
-async def register_search_attributes(client: Client) -> None:
-    """Register the complaint search attributes on a server that lacks them (a fresh cluster, the test server).
+@dataclass(frozen=True)
+class NamespaceSetup:
+    """What the client's namespace has of what the complaints need: a start in a namespace that lacks it fails."""
+
+    exists: bool
+    absent: tuple[str, ...] = ()
+    """Search attributes not registered: the worker may register them where the server lets it."""
+    mistyped: tuple[str, ...] = ()
+    """Search attributes registered with another type (`Name: Int, not Keyword`): only an operator can fix them."""
+
+    @property
+    def ready(self) -> bool:
+        return self.exists and not self.absent and not self.mistyped
+
+    def missing(self) -> str:
+        if not self.exists:
+            return "the namespace"
+        return ", ".join((*self.absent, *self.mistyped))
+
+
+async def namespace_setup(client: Client) -> NamespaceSetup:
+    """Whether the client's namespace exists with every complaint search attribute, each with its type."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from workflows.visibility import ALL_KEYS
+
+    try:
+        found = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            return NamespaceSetup(exists=False)
+        raise
+    absent: list[str] = []
+    mistyped: list[str] = []
+    for key in ALL_KEYS:
+        kind = found.custom_attributes.get(key.name)
+        wanted = IndexedValueType.ValueType(int(key.indexed_value_type))
+        if kind is None:
+            absent.append(key.name)
+        elif kind != wanted:
+            named = IndexedValueType.Name
+            short = "INDEXED_VALUE_TYPE_"
+            mistyped.append(f"{key.name}: {named(kind).removeprefix(short)}, not {named(wanted).removeprefix(short)}")
+    return NamespaceSetup(exists=True, absent=tuple(absent), mistyped=tuple(mistyped))
+
+
+async def register_search_attributes(client: Client, names: Collection[str] | None = None) -> None:
+    """Register the complaint search attributes (only `names` when given) on a server that lacks them (a fresh
+    cluster, the test server).
 
     One at a time, ignoring those already there, so this is safe on every start (the time-skipping test
     server cannot list them).
@@ -89,6 +142,8 @@ async def register_search_attributes(client: Client) -> None:
     from workflows.visibility import ALL_KEYS
 
     for key in ALL_KEYS:
+        if names is not None and key.name not in names:
+            continue
         try:
             await client.operator_service.add_search_attributes(
                 AddSearchAttributesRequest(

@@ -1,10 +1,12 @@
 """Fixtures for the fault drills: a database of the module's own, and `complaints worker` processes to kill.
 
-The conftest of tests/starter is not visible here; this copies the little of it the drills need.
+The conftest of tests/starter is not visible here; this copies the little of it the drills need. The web tests'
+helpers (signing in, acting through a form) are put on the import path for the fleet drill.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +14,8 @@ import pytest
 from fault_support import Workers
 
 from starter.codec import EncryptionKey, KeyRing
+
+sys.path.append(str(Path(__file__).resolve().parent.parent / "web"))
 
 
 @pytest.fixture(scope="module")

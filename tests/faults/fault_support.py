@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 from samples import COMPLAINTS, clean_env
 from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.api.history.v1 import HistoryEvent
@@ -23,6 +24,7 @@ from temporalio.service import RPCError
 
 from complaints.temporal_server import free_port
 from domain.actions import Action, Role
+from domain.models import ComplaintState
 from starter.client import ActionFailed
 from starter.codec import KeyRing
 
@@ -103,6 +105,40 @@ async def handover_waits(client: Client, workflow_ids: Iterable[str]) -> Counter
     return found
 
 
+async def every_complaint_recorded_once(states: list[ComplaintState], database_url: str) -> None:
+    """The records of the complaints whose workflows say `states`: each PostgreSQL snapshot catches up with its
+    workflow, and its timeline events are the workflow's, each recorded once (none lost, none applied twice)."""
+    ids = [s.complaint_id for s in states]
+    expected = {s.complaint_id: (s.stage.value, s.last_seq) for s in states}
+    conn = await asyncpg.connect(database_url)
+    try:
+
+        async def snapshots_caught_up() -> bool:
+            rows = await conn.fetch(
+                "SELECT complaint_id, stage, last_seq FROM complaints WHERE complaint_id = ANY($1)", ids
+            )
+            return {r["complaint_id"]: (r["stage"], r["last_seq"]) for r in rows} == expected
+
+        await eventually(snapshots_caught_up, 60, "every Postgres snapshot matches its workflow")
+        counts = await conn.fetchrow(
+            "SELECT count(*) AS n, count(DISTINCT (complaint_id, seq)) AS distinct_n"
+            " FROM complaint_events WHERE complaint_id = ANY($1)",
+            ids,
+        )
+        assert counts is not None
+        assert counts["n"] == counts["distinct_n"] == sum(s.last_seq for s in states)
+        rows = await conn.fetch(
+            "SELECT complaint_id, kind FROM complaint_events WHERE complaint_id = ANY($1) ORDER BY complaint_id, seq",
+            ids,
+        )
+        recorded: dict[str, list[str]] = {cid: [] for cid in ids}
+        for row in rows:
+            recorded[row["complaint_id"]].append(row["kind"])
+        assert recorded == {s.complaint_id: [e.kind for e in s.timeline] for s in states}
+    finally:
+        await conn.close()
+
+
 @dataclass(frozen=True)
 class LocalActivityMarker:
     """What a local activity's marker says: the record work runs as local activities, which leave no activity
@@ -131,17 +167,18 @@ def local_activity_marker(event: HistoryEvent) -> LocalActivityMarker | None:
 
 
 class Workers:
-    """Starts `complaints worker` processes against one server and database; stops whatever is left at the end."""
+    """Starts `complaints worker` processes (and any other product process, see `launch`) against one server and
+    database; stops whatever is left at the end."""
 
     def __init__(self, database_url: str, key_ring: KeyRing, log_dir: Path) -> None:
         self.database_url = database_url
         self.key_ring = key_ring
         self.log_dir = log_dir
         self.procs: list[subprocess.Popen[str]] = []
+        self.logs: dict[int, Path] = {}
 
     def start(self, temporal_address: str, settings: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
         """A new worker, once it says it polls (migrations done, connected); `settings` are more environment."""
-        log = self.log_dir / f"worker-{len(self.procs)}.log"
         env = clean_env(
             TEMPORAL_ADDRESS=temporal_address,
             DATABASE_URL=self.database_url,
@@ -150,17 +187,28 @@ class Workers:
             COMPLAINTS_DATA_DIR=str(self.log_dir / "no-dev-stack"),
             **(settings or {}),
         )
+        return self.launch([str(COMPLAINTS), "worker"], env)
+
+    def launch(
+        self, argv: list[str], env: Mapping[str, str], ready: str = "worker started", name: str = "worker"
+    ) -> subprocess.Popen[str]:
+        """`argv` with exactly `env`, once its log says `ready`; its output goes to `<name>-<n>.log`."""
+        log = self.log_dir / f"{name}-{len(self.procs)}.log"
         with log.open("w") as out:
-            proc = subprocess.Popen(
-                [str(COMPLAINTS), "worker"], env=env, stdout=out, stderr=subprocess.STDOUT, text=True
-            )
+            proc = subprocess.Popen(argv, env=dict(env), stdout=out, stderr=subprocess.STDOUT, text=True)
         self.procs.append(proc)
-        deadline = time.monotonic() + 60
-        while "worker started" not in log.read_text():
-            assert proc.poll() is None, f"complaints worker exited with {proc.returncode}:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"complaints worker did not start:\n{log.read_text()}"
-            time.sleep(0.1)
+        self.logs[proc.pid] = log
+        self.wait_for(proc, ready)
         return proc
+
+    def wait_for(self, proc: subprocess.Popen[str], line: str, within: float = 60) -> None:
+        """Until the process's log holds `line`; fails if it exits first."""
+        log = self.logs[proc.pid]
+        deadline = time.monotonic() + within
+        while line not in log.read_text():
+            assert proc.poll() is None, f"{proc.args} exited with {proc.returncode}:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"no {line!r} from {proc.args} within {within:.0f}s:\n{log.read_text()}"
+            time.sleep(0.1)
 
     def stop(self, proc: subprocess.Popen[str], sig: signal.Signals) -> int:
         """Send `sig` to one worker and wait for it to exit; its exit status. SIGTERM lets it finish what it holds

@@ -13,9 +13,16 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import pytest
-from fault_support import LIFECYCLE, QUICK_HANDOVER, Workers, eventually, handover_waits, retrying
+from fault_support import (
+    LIFECYCLE,
+    QUICK_HANDOVER,
+    Workers,
+    eventually,
+    every_complaint_recorded_once,
+    handover_waits,
+    retrying,
+)
 from samples import make_intake
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -95,35 +102,7 @@ async def test_worker_killed_mid_lifecycle(
         states = [await complaints.state(cid) for cid in ids]
         assert all(s.stage is Stage.CLOSED for s in states)
         assert [s.last_seq for s in states] == [s.last_seq for s in finals] == [len(LIFECYCLE) + 1] * N_COMPLAINTS
-        expected = {s.complaint_id: (s.stage.value, s.last_seq) for s in states}
-
-        conn = await asyncpg.connect(database_url)
-        try:
-
-            async def snapshots_caught_up() -> bool:
-                rows = await conn.fetch(
-                    "SELECT complaint_id, stage, last_seq FROM complaints WHERE complaint_id = ANY($1)", ids
-                )
-                return {r["complaint_id"]: (r["stage"], r["last_seq"]) for r in rows} == expected
-
-            await eventually(snapshots_caught_up, 60, "every Postgres snapshot matches its workflow")
-            counts = await conn.fetchrow(
-                "SELECT count(*) AS n, count(DISTINCT (complaint_id, seq)) AS distinct_n"
-                " FROM complaint_events WHERE complaint_id = ANY($1)",
-                ids,
-            )
-            assert counts is not None
-            assert counts["n"] == counts["distinct_n"] == sum(s.last_seq for s in states)
-            for s in states[:20]:
-                kinds = [
-                    r["kind"]
-                    for r in await conn.fetch(
-                        "SELECT kind FROM complaint_events WHERE complaint_id = $1 ORDER BY seq", s.complaint_id
-                    )
-                ]
-                assert kinds == [e.kind for e in s.timeline]
-        finally:
-            await conn.close()
+        await every_complaint_recorded_once(states, database_url)
 
 
 async def test_dev_server_restarted_mid_flight(tmp_path: Path, workers: Workers, key_ring: KeyRing) -> None:
