@@ -80,7 +80,12 @@ class AttachmentRefused(ValueError):
         return {"code": self.code.value, "params": self.params}
 
 
-AllowedType = Annotated[str, StringConstraints(pattern="^(" + "|".join(re.escape(t) for t in ALLOWED_TYPES) + ")$")]
+MediaType = Annotated[
+    str, StringConstraints(max_length=127, pattern=r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+]
+"""A MIME type's shape, lower-case, no parameters. The allowlist is the door's check (`allowed_type`), not the
+model's: a ref recorded while a type was allowed must still load (and its file still download, as bytes) should
+the list shrink."""
 AttachmentId = Annotated[str, StringConstraints(pattern=f"^{ATTACHMENT_ID_PATTERN.pattern}$")]
 Sha256 = Annotated[str, StringConstraints(pattern=f"^{SHA256_PATTERN.pattern}$")]
 
@@ -94,7 +99,7 @@ class AttachmentRef(Recorded):
     attachment_id: AttachmentId
     name: ShortText
     """Made safe by `safe_file_name` before it is stored; shown to agents and offered as the download's name."""
-    content_type: AllowedType
+    content_type: MediaType
     size: int = Field(gt=0)
     sha256: Sha256
 

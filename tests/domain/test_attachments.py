@@ -112,7 +112,8 @@ def test_the_ref_is_strict() -> None:
     ref = AttachmentRef(**REF)
     assert AttachmentRef.model_validate_json(ref.model_dump_json()) == ref
     for field, value in [
-        ("content_type", "text/html"),
+        ("content_type", "text/html; charset=utf-8"),
+        ("content_type", "not a type"),
         ("size", 0),
         ("sha256", "A" * 64),
         ("attachment_id", "../x"),
