@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from activities.database import dsn_with_password
 from activities.notifications import NotificationSettings
 from activities.outbox import SmtpTransport
+from domain.attachments import DEFAULT_MAX_ATTACHMENT_BYTES
 from domain.calendar import WorkingCalendar, load_calendar
 from domain.company import CompanyProfile, CompanyProfileError, parse_company_profile
 from domain.policy import POLICY
@@ -143,6 +144,8 @@ class Settings(BaseSettings):
     """`id1:base64key,id2:base64key`, the last the newest (see `starter.codec`); or use `key_file`."""
     key_file: Path | None = None
     """A JSON or TOML key file instead of `encryption_keys`."""
+    attachment_max_bytes: int = Field(default=DEFAULT_MAX_ATTACHMENT_BYTES, ge=1)
+    """`COMPLAINTS_ATTACHMENT_MAX_BYTES`: the largest file a complaint keeps (`activities.attachments`)."""
     metrics_address: str = "127.0.0.1:9464"
     """Where the worker serves Prometheus metrics (`/metrics`); empty turns the endpoint off."""
     receipt_window_days: int = Field(default=POLICY.receipt_window.days, ge=1, le=3650)

@@ -16,8 +16,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from temporalio.converter import PayloadCodec
 
+from activities.attachments import AttachmentStore
 from activities.queries import ComplaintQueries
 from starter.client import ComplaintClient
+from starter.codec import encryption_codec_of
 from web.codec_endpoint import CodecEndpoint
 from web.errors import ErrorPages
 from web.metrics import WebMetrics
@@ -25,6 +27,7 @@ from web.middleware import StarletteWithSecurityHeaders, web_middleware
 from web.pages import Pages
 from web.routes.actions import ActionRoutes
 from web.routes.admin import AdminPages
+from web.routes.attachments import AttachmentPages
 from web.routes.auth import SignInRoutes
 from web.routes.complaints import ComplaintPages
 from web.routes.service import service_routes
@@ -43,17 +46,21 @@ def build_web_app(
 
     `codec` (the key ring's `EncryptionCodec`) serves `/codec/decode` and `/codec/encode` for the Temporal UI
     (see `web.codec_endpoint`); without it those answer 404 to whoever may use them. `/metrics` has the request
-    counts and latencies (see `web.metrics`) for the holder of `COMPLAINTS_METRICS_TOKEN`. Only the hosts in
+    counts and latencies (see `web.metrics`) for the holder of `COMPLAINTS_METRICS_TOKEN`. Customers' files are read
+    with the client's own key ring (see `web.routes.attachments`). Only the hosts in
     `COMPLAINTS_ALLOWED_HOSTS` are answered.
     """
     pages = Pages(pool, settings, complaints.company)
     queries = ComplaintQueries(pool)
-    complaint_pages = ComplaintPages(pages, complaints, queries)
+    key_ring = encryption_codec_of(complaints.client.data_converter)
+    attachment_pages = AttachmentPages(pages, AttachmentStore(pool, key_ring.key_ring) if key_ring else None)
+    complaint_pages = ComplaintPages(pages, complaints, queries, attachment_pages)
     metrics = WebMetrics(settings.metrics_token)
     return StarletteWithSecurityHeaders(
         routes=[
             *SignInRoutes(pages).routes(),
             *complaint_pages.routes(),
+            *attachment_pages.routes(),
             *ActionRoutes(complaint_pages).routes(),
             *AdminPages(pages, queries).routes(),
             *service_routes(),

@@ -63,7 +63,7 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers += [
+                added = [
                     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
                     (b"x-content-type-options", b"nosniff"),
                     (b"x-frame-options", b"DENY"),
@@ -71,8 +71,9 @@ class SecurityHeaders:
                     (b"permissions-policy", PERMISSIONS_POLICY.encode()),
                 ]
                 if not static:
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
+                    added.append((b"cache-control", b"no-store"))
+                present = {name.lower() for name, _ in headers}  # a route's own stricter value stays (a download's)
+                message["headers"] = headers + [(name, value) for name, value in added if name not in present]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -12,6 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from domain.attachments import ALLOWED_TYPES
 from domain.company import CompanyProfile
 from web import labels
 from web.clock import local_time, time_left
@@ -20,6 +21,15 @@ from web.i18n import LANGUAGES, Translator, translations
 from web.users import UserRole
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+
+
+def file_size(size: int, language: str) -> str:
+    """`2.4 MB` (`2,4 MB` in Vietnamese): enough to tell a screenshot from a scanned contract."""
+    for unit, scale in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size >= scale:
+            text = f"{size / scale:.1f}"
+            return f"{text.replace('.', ',') if language == 'vi' else text} {unit}"
+    return f"{size} B"
 
 
 def page_environment(language: str, company: CompanyProfile) -> Environment:
@@ -54,6 +64,8 @@ def page_environment(language: str, company: CompanyProfile) -> Environment:
         info_item=label(labels.INFO_ITEMS),
         reply_channel=label(labels.REPLY_CHANNELS),
         document=label(labels.DOCUMENTS),
+        file_type=lambda content_type: ALLOWED_TYPES.get(str(content_type), "").lstrip(".").upper() or "?",
+        file_size=lambda size: file_size(int(size), language),
         department=lambda code: company.department_name(str(code), "vi" if language == "vi" else "en"),
     )
     env.globals.update(

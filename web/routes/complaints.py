@@ -1,4 +1,5 @@
-"""The agents' pages of complaints: the inbox, intake, the receipt, the complaint page and its documents.
+"""The agents' pages of complaints: the inbox, intake, the receipt, the complaint page and its documents (its
+attachments' downloads are `web.routes.attachments`).
 
 The complaint page offers only what the workflow says is allowed now for this user's role; actions themselves are
 `web.routes.actions`, which re-renders this page when the workflow refuses.
@@ -37,6 +38,7 @@ from web.inbox import InboxFilter, load_inbox
 from web.pages import Context, Pages
 from web.query import page_number
 from web.refused_actions import moved_on_to, refused_action_text
+from web.routes.attachments import AttachmentPages
 
 log = structlog.get_logger(__name__)
 
@@ -54,10 +56,13 @@ def _valid_complaint_id(value: str) -> bool:
 class ComplaintPages:
     """`/`, `/complaints/new`, `/complaints/{id}`, its receipt and its documents."""
 
-    def __init__(self, pages: Pages, complaints: ComplaintClient, queries: ComplaintQueries) -> None:
+    def __init__(
+        self, pages: Pages, complaints: ComplaintClient, queries: ComplaintQueries, attachments: AttachmentPages
+    ) -> None:
         self.pages = pages
         self.complaints = complaints
         self.queries = queries
+        self.attachments = attachments
 
     def routes(self) -> list[Route]:
         return [
@@ -165,6 +170,7 @@ class ComplaintPages:
             timeline=timeline,
             timeline_url=lambda number: page_path + (f"?page={number}" if number > 1 else "") + "#timeline",
             documents=await self.queries.documents(complaint_id),
+            attachments=await self.attachments.listed(complaint_id),
             forms=forms,
             specs=ACTION_FORMS,
             request_ids=request_ids,
