@@ -165,7 +165,11 @@ async def run_worker(
         if not await wait_for_namespace(client, stop):
             return
         sender = OutboxSender(
-            pool, settings.smtp_transport(), sender=settings.smtp_sender, metrics=ComplaintMetrics.of_client(client)
+            pool,
+            settings.smtp_transport(),
+            sender=settings.smtp_sender,
+            sender_name=settings.company().legal_name,  # the From's name, unless COMPLAINTS_SMTP_SENDER gives one
+            metrics=ComplaintMetrics.of_client(client),
         )
         worker = build_worker(client, records, settings)
         log.info("worker started", task_queue=settings.task_queue)

@@ -1,31 +1,40 @@
 """Deliver the outbox: the messages that transitions wrote in their own transactions.
 
 Delivery is at least once: a row is marked sent after the message went out, in the transaction that claimed
-it, so a crash in between sends it again on the next round (each message carries a stable Message-ID so a
-mail system can drop the repeat). Several senders may run at once: `FOR UPDATE SKIP LOCKED` gives each its
-own rows. A failed delivery is retried later with a growing pause, up to `max_attempts`.
+it, so a crash in between sends it again on the next round (each message carries a stable Message-ID, made
+from the row alone, so a mail system can drop the repeat). Several senders may run at once: `FOR UPDATE SKIP
+LOCKED` gives each its own rows. A failed delivery is retried later with a growing pause, up to `max_attempts`.
 
 Logs name the outbox row, the complaint, the template and the kind of recipient, never an address, a name
 or a message text: those are personal data and stay in Postgres.
+
+Mail keeps a complaint's thread together in the recipient's mail program (`domain.mail_thread`): the case number
+tagged once in the subject, and In-Reply-To / References naming the messages this recipient got before (and, once
+mail comes in, the customer's own first message, `complaints.customer_message_id`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.policy
+import hashlib
 import math
 import smtplib
 import ssl
 import time
 from dataclasses import dataclass, field
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formatdate
-from typing import Literal, Protocol
+from email.utils import formatdate, parseaddr
+from typing import Any, Literal, Protocol
 
 import asyncpg
+import asyncpg.pool
 import structlog
 
 from activities.metrics import ComplaintMetrics
+from domain.mail_thread import references, tagged_subject
 
 log = structlog.get_logger(__name__)
 
@@ -77,18 +86,26 @@ class SmtpTransport:
 
 
 _CLAIM = """
-SELECT id, complaint_id, event_seq, recipient, template, medium, address, subject, body, attempts
-FROM outbox
-WHERE sent_at IS NULL AND next_attempt_at <= now() AND attempts < $2
-ORDER BY next_attempt_at, id
+SELECT o.id, o.complaint_id, o.event_seq, o.recipient, o.template, o.medium, o.address, o.subject, o.body,
+    o.attempts, c.case_number, c.customer->>'name' AS customer_name, c.customer_message_id
+FROM outbox o LEFT JOIN complaints c USING (complaint_id)
+WHERE o.sent_at IS NULL AND o.next_attempt_at <= now() AND o.attempts < $2
+ORDER BY o.next_attempt_at, o.id
 LIMIT $1
-FOR UPDATE SKIP LOCKED
+FOR UPDATE OF o SKIP LOCKED
 """
+
+_EARLIER = """
+SELECT message_id FROM outbox
+WHERE complaint_id = $1 AND recipient = $2 AND address = $3 AND message_id IS NOT NULL AND id < $4
+ORDER BY id
+"""
+"""The messages this recipient already got about the complaint, oldest first: what the next one replies to."""
 
 _PENDING = "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND attempts < $1"
 
 _MARK_SENT = """
-UPDATE outbox SET sent_at = now(), delivered_via = $2, attempts = attempts + 1, last_error = NULL
+UPDATE outbox SET sent_at = now(), delivered_via = $2, message_id = $3, attempts = attempts + 1, last_error = NULL
 WHERE id = $1
 """
 
@@ -108,15 +125,18 @@ class OutboxSender:
         transport: Transport | None = None,
         *,
         sender: str = "cskh@localhost",
+        sender_name: str | None = None,
         max_attempts: int = 20,
         metrics: ComplaintMetrics | None = None,
     ) -> None:
         """Mail goes through `transport` (the worker builds it from the settings: `Settings.smtp_transport`);
-        without one, to the log: the development default. `sender` is the From address. With `metrics`, `run`
-        exports the backlog (`complaints_outbox_pending`), which the shipped alert rules watch."""
+        without one, to the log: the development default. `sender` is the From address (`Name <address>` or a bare
+        address, then named `sender_name`); its domain is the Message-IDs' domain. With `metrics`, `run` exports
+        the backlog (`complaints_outbox_pending`), which the shipped alert rules watch."""
         self._pool = pool
         self._transport = transport
-        self._from = sender.strip() or "cskh@localhost"
+        name, address = parseaddr(sender.strip())
+        self._from = Address(display_name=name or sender_name or "", addr_spec=address or "cskh@localhost")
         self._max_attempts = max_attempts
         self._metrics = metrics
 
@@ -138,7 +158,7 @@ class OutboxSender:
                     "recipient": row["recipient"],
                 }
                 try:
-                    via = await self._deliver(row)
+                    via, message_id = await self._deliver(conn, row)
                 except Exception as exc:
                     # The error text may quote the address; it goes to the row (Postgres), only its type to the log.
                     await conn.execute(
@@ -152,13 +172,15 @@ class OutboxSender:
                         "outbox delivery failed", **fields, attempt=row["attempts"] + 1, error=type(exc).__name__
                     )
                     continue
-                await conn.execute(_MARK_SENT, row["id"], via)
+                await conn.execute(_MARK_SENT, row["id"], via, message_id)
                 log.info("outbox message delivered", **fields, via=via)
                 sent += 1
         return sent
 
-    async def _deliver(self, row: asyncpg.Record) -> str:
-        """Send one row; the name of the way it went."""
+    async def _deliver(
+        self, conn: asyncpg.pool.PoolConnectionProxy[Any], row: asyncpg.Record
+    ) -> tuple[str, str | None]:
+        """Send one row; the name of the way it went, and the Message-ID when it was mailed."""
         if self._transport is None or row["medium"] != "email":
             # No mail server configured, or a phone number / postal address: the log is the hand-over,
             # and the message itself waits in the outbox row for whoever calls or posts it.
@@ -170,19 +192,42 @@ class OutboxSender:
                 recipient=row["recipient"],
                 medium=row["medium"],
             )
-            return "log"
-        await self._transport.send(self._message(row))
-        return self._transport.name
+            return "log", None
+        earlier = [r["message_id"] for r in await conn.fetch(_EARLIER, *self._thread_key(row))]
+        message = self._message(
+            row, references(row["customer_message_id"] if self._to_customer(row) else None, earlier)
+        )
+        await self._transport.send(message)
+        return self._transport.name, str(message["Message-ID"])
 
-    def _message(self, row: asyncpg.Record) -> EmailMessage:
-        message = EmailMessage()
+    @staticmethod
+    def _to_customer(row: asyncpg.Record) -> bool:
+        return bool(row["recipient"] == "customer")
+
+    @staticmethod
+    def _thread_key(row: asyncpg.Record) -> tuple[str, str, str, int]:
+        """One thread per complaint and mailbox: the customer's, and each member of staff's, kept apart."""
+        return row["complaint_id"], row["recipient"], row["address"], row["id"]
+
+    def message_id(self, row: asyncpg.Record) -> str:
+        """Made from the row alone (its id, a digest of its complaint id), so a resend after a crash carries the
+        same one; the complaint id itself may be a caller's key, so only its digest goes into a header."""
+        digest = hashlib.blake2b(str(row["complaint_id"]).encode("utf-8"), digest_size=6).hexdigest()
+        return f"<outbox-{row['id']}.{digest}@{self._from.domain or 'localhost'}>"
+
+    def _message(self, row: asyncpg.Record, thread: list[str]) -> EmailMessage:
+        # The SMTP policy: CRLF line ends, and non-ASCII names and subjects as RFC 2047 encoded words.
+        message = EmailMessage(policy=email.policy.SMTP)
         message["From"] = self._from
-        message["To"] = row["address"]
-        message["Subject"] = " ".join(str(row["subject"]).split())
+        name = row["customer_name"] if self._to_customer(row) else None
+        message["To"] = Address(display_name=" ".join(str(name or "").split()), addr_spec=row["address"])
+        subject = " ".join(str(row["subject"]).split())
+        message["Subject"] = tagged_subject(subject, row["case_number"]) if row["case_number"] else subject
         message["Date"] = formatdate(localtime=False)
-        domain = self._from.rpartition("@")[2] or "localhost"
-        # Stable per row, so a message sent twice (crash before marking it) can be recognised as one.
-        message["Message-ID"] = f"<outbox-{row['id']}.{row['complaint_id']}@{domain}>"
+        message["Message-ID"] = self.message_id(row)
+        if thread:
+            message["In-Reply-To"] = thread[-1]
+            message["References"] = " ".join(thread)
         # Quoted-printable: readable in the raw and safe through a relay without 8BITMIME.
         message.set_content(row["body"], cte="quoted-printable")
         return message

@@ -123,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--temporal-port", type=_port, default=7233, help="gRPC port (default 7233; 0: a free one)")
     dev.add_argument("--ui-port", type=_port, default=8233, help="Web UI port (default 8233; 0: a free one)")
     dev.add_argument("--web-port", type=_port, default=8000, help="web form port (default 8000; 0: a free one)")
+    dev.add_argument(
+        "--mail-port",
+        type=_port,
+        default=0,
+        help="the mail catcher's SMTP port, when COMPLAINTS_SMTP_HOST is unset (default 0: a free one, printed)",
+    )
     dev.add_argument("--no-web", action="store_true", help="leave the web form out")
     dev.set_defaults(run=cmd_dev)
 

@@ -79,6 +79,8 @@ class StackInfo:
     """The worker's Prometheus endpoint, when on."""
     web: str | None = None
     """The agents' web form, when on."""
+    mail_catcher: str | None = None
+    """`host:port` of the SMTP server catching the outbox's mail, when no mail server is configured."""
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     def public(self) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from complaints.data_dir import (
     read_stack_file,
     write_stack_file,
 )
+from complaints.mail_catcher import mail_catcher
 from complaints.postgres_server import embedded_postgres
 from complaints.temporal_server import free_port, temporal_dev_server
 from starter.codec import DEV_KEY_FILE, EncryptionCodec, KeyRing, ensure_key_file
@@ -114,12 +115,14 @@ async def dev_stack(
     temporal_port: int = 7233,
     ui_port: int = 8233,
     web_port: int | None = 8000,
+    mail_port: int = 0,
     settings: Settings | None = None,
 ) -> AsyncIterator[DevStack]:
     """Postgres (or `DATABASE_URL`), the Temporal dev server (or `TEMPORAL_ADDRESS`) and the worker, in-process.
 
     Everything is stopped on exit, in reverse: the web form, the worker, then the servers. `web_port=None`
-    leaves the web form out; on first start it gets the dev accounts (agent, manager, admin).
+    leaves the web form out; on first start it gets the dev accounts (agent, manager, admin). Without
+    `COMPLAINTS_SMTP_HOST`, the outbox mails a local catcher on `mail_port` (0: a free one), and nothing leaves.
     """
 
     settings = settings or load_settings()
@@ -155,10 +158,17 @@ async def dev_stack(
             client = await connect_temporal(key_ring=key_ring, runtime=runtime)
         await _migrate_now(dsn)
 
+        worker_settings = settings.model_copy(update={"database_url": dsn})
+        if not (settings.smtp_host or "").strip():
+            # Entered before the worker, so stopped after it: the outbox never finds its server gone.
+            info.mail_catcher = await stack.enter_async_context(mail_catcher(data_dir, mail_port))
+            host, _, port = info.mail_catcher.rpartition(":")
+            worker_settings = worker_settings.model_copy(
+                update={"smtp_host": host, "smtp_port": int(port), "smtp_security": "none", "smtp_username": None}
+            )
+
         stop = asyncio.Event()
-        worker = asyncio.create_task(
-            run_worker(settings.model_copy(update={"database_url": dsn}), client, stop), name="worker"
-        )
+        worker = asyncio.create_task(run_worker(worker_settings, client, stop), name="worker")
 
         async def stop_worker() -> None:
             stop.set()

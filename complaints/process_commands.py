@@ -75,6 +75,7 @@ async def cmd_dev(args: argparse.Namespace) -> int:
                 temporal_port=args.temporal_port,
                 ui_port=args.ui_port,
                 web_port=None if args.no_web else args.web_port,
+                mail_port=args.mail_port,
                 settings=read_settings(),
             ) as stack:
                 info = stack.info
@@ -86,6 +87,7 @@ async def cmd_dev(args: argparse.Namespace) -> int:
                         "database_url": info.database_url or "(DATABASE_URL)",
                         "data_dir": info.data_dir,
                         "metrics": info.metrics,
+                        "mail_catcher": info.mail_catcher or "(COMPLAINTS_SMTP_HOST)",
                         "key_file": info.key_file or "(COMPLAINTS_ENCRYPTION_KEYS / COMPLAINTS_KEY_FILE)",
                     }
                 )

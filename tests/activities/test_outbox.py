@@ -124,7 +124,7 @@ async def test_a_failed_delivery_is_counted_and_retried_later(complaints: Compla
     assert await sender.pending() == 0
     assert row["delivered_via"] == "recording"
     [message] = transport.sent
-    assert message["To"] == CUSTOMER_EMAIL
+    assert message["To"].addresses[0].addr_spec == CUSTOMER_EMAIL  # named: "Nguyễn Thị Hoa <hoa.nguyen@…>"
     assert message["Subject"] == row["subject"]
     assert message.get_content().startswith(f"Kính gửi Quý khách {CUSTOMER_NAME},")
 
@@ -290,12 +290,13 @@ async def test_with_smtp_configured_messages_are_mailed(
     assert {row["delivered_via"] for row in rows.values()} == {"smtp"}
 
     parsed = [email.message_from_bytes(raw, policy=email.policy.default) for raw in smtp_server.messages]
-    by_recipient = {message["To"]: message for message in parsed}
+    by_recipient = {message["To"].addresses[0].addr_spec: message for message in parsed}
     customer = by_recipient[CUSTOMER_EMAIL]
     assert customer["From"] == "cskh@example.vn"
     assert customer["Subject"] == rows["customer"]["subject"]
     assert customer["Subject"].startswith(f"[{state.case_number}] Xác nhận tiếp nhận khiếu nại")
-    assert customer["Message-ID"] == f"<outbox-{rows['customer']['id']}.{state.complaint_id}@example.vn>"
+    assert customer["Message-ID"].startswith(f"<outbox-{rows['customer']['id']}.")
+    assert customer["Message-ID"].endswith("@example.vn>")  # more in test_threaded_mail.py
     assert isinstance(customer, EmailMessage)
     assert customer.get_content().replace("\r\n", "\n") == rows["customer"]["body"]  # CRLF on the wire
     assert "supervisor@localhost" in by_recipient

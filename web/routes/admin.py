@@ -1,7 +1,9 @@
-"""The administrators' pages: users (add, change role, disable, enable, reset password) and the record writes
-PostgreSQL refused for good."""
+"""The administrators' pages: users (add, change role, disable, enable, reset password), the record writes
+PostgreSQL refused for good, and the mail `complaints dev` caught instead of sending."""
 
 from __future__ import annotations
+
+import asyncio
 
 import structlog
 from starlette.exceptions import HTTPException
@@ -9,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from activities.caught_mail import CaughtMail
 from activities.queries import ComplaintQueries
 from web import labels
 from web.forms import read_form
@@ -19,10 +22,12 @@ log = structlog.get_logger(__name__)
 
 REFUSALS_SHOWN = 100
 """Record refusals on the admins' page: the latest are what needs looking into; older ones are in the table."""
+CAUGHT_MAIL_SHOWN = 200
+"""Caught messages listed, newest first; the older ones stay in the data directory's folder."""
 
 
 class AdminPages:
-    """`/users`, `/users/{username}/{change}` and `/refusals`, for administrators only."""
+    """`/users`, `/users/{username}/{change}`, `/refusals` and `/mail`, for administrators only."""
 
     def __init__(self, pages: Pages, queries: ComplaintQueries) -> None:
         self.pages = pages
@@ -34,6 +39,8 @@ class AdminPages:
             Route("/users", self.create_user, methods=["POST"]),
             Route("/users/{username}/{change}", self.change_user, methods=["POST"]),
             Route("/refusals", self.refusals_page, methods=["GET"]),
+            Route("/mail", self.caught_mail_page, methods=["GET"]),
+            Route("/mail/{name}", self.caught_message_page, methods=["GET"]),
         ]
 
     # ---- users ----
@@ -105,3 +112,23 @@ class AdminPages:
         to look into: event kinds and error names only, since the refused data may be what a customer wrote."""
         ctx = await self.pages.admin(request, labels.N_("Only an administrator may see the refused record writes."))
         return self.pages.render(ctx, "refusals.html", refusals=await self.queries.record_refusals(REFUSALS_SHOWN))
+
+    # ---- caught mail (complaints dev) ----
+
+    def _caught_mail(self) -> CaughtMail:
+        return CaughtMail.of_data_dir(self.pages.settings.data_dir)
+
+    async def caught_mail_page(self, request: Request) -> Response:
+        """What customers and staff would have received, for a newcomer to read: admins only, since the messages
+        greet customers by name. Empty outside `complaints dev`, where real mail servers carry the mail."""
+        ctx = await self.pages.admin(request, labels.N_("Only an administrator may read the caught mail."))
+        messages = await asyncio.to_thread(self._caught_mail().latest, CAUGHT_MAIL_SHOWN)
+        return self.pages.render(ctx, "caught_mail.html", messages=messages)
+
+    async def caught_message_page(self, request: Request) -> Response:
+        """One caught message: its headers and its plain text, escaped like every text on the pages."""
+        ctx = await self.pages.admin(request, labels.N_("Only an administrator may read the caught mail."))
+        message = await asyncio.to_thread(self._caught_mail().read, request.path_params["name"])
+        if message is None:
+            raise HTTPException(404, ctx.tr.gettext("This page does not exist."))
+        return self.pages.render(ctx, "caught_message.html", message=message)
