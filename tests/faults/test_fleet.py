@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import pytest
+import yaml
 from fault_support import LIFECYCLE, Workers, every_complaint_recorded_once, handover_waits, retrying
 from samples import COMPLAINTS, clean_env, make_intake
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
@@ -38,8 +39,6 @@ from domain.models import ComplaintState, Stage
 from starter.client import ComplaintClient, workflow_id_for
 from starter.codec import KeyRing
 from starter.connection import connect_temporal, register_search_attributes
-
-yaml = pytest.importorskip("yaml")
 
 pytestmark = [pytest.mark.faults, pytest.mark.temporal, pytest.mark.postgres]
 
