@@ -90,8 +90,11 @@ WITH snapshot AS (
     INSERT INTO complaints AS c (
         complaint_id, case_number, workflow_id, stage, department, channel, subject, cycle,
         received_at, first_response_due, first_responded_at, resolution_due, resolution_due_date,
-        first_response_breached, resolution_breached, escalation_level, last_seq, state, customer
-    ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+        first_response_breached, resolution_breached, escalation_level, last_seq, state, customer, customer_message_id
+    ) VALUES (
+        $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+        $18::jsonb #>> '{intake,message_id}'
+    )
     ON CONFLICT (complaint_id) DO UPDATE SET
         workflow_id = EXCLUDED.workflow_id,
         stage = EXCLUDED.stage,

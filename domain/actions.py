@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails
 
+from domain.attachments import AttachmentRef
 from domain.fields import ComplaintId, DepartmentCode, LongText, RequestId, ShortText, Strict
 from domain.intake import ResolveOnFirstContact
 from domain.text import TextRefused, check_data_shape
@@ -25,6 +26,7 @@ class Action(StrEnum):
     ACKNOWLEDGE = "acknowledge"
     REQUEST_INFO = "request_info"
     CUSTOMER_INFO_RECEIVED = "customer_info_received"
+    CUSTOMER_WROTE = "customer_wrote"
     TRANSFER = "transfer"
     RESOLVE_ON_FIRST_CONTACT = "resolve_on_first_contact"
     CAUSE_IDENTIFIED = "cause_identified"
@@ -61,8 +63,22 @@ class RequestInfo(Strict):
     message: LongText
 
 
+MAX_ATTACHMENTS = 20
+"""Files one message may bring: a mail with more is a mailing, not evidence, and each ref travels in history."""
+
+
 class CustomerInfoReceived(Strict):
     summary: LongText
+    attachments: list[AttachmentRef] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
+    """Files the answer came with, already kept in the attachment store (the door stores, the workflow refers)."""
+
+
+class CustomerWrote(Strict):
+    """The customer wrote while nothing was asked of them (a mail, later the portal): agents see it at once."""
+
+    text: LongText
+    subject: ShortText | None = None
+    attachments: list[AttachmentRef] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
 
 
 class Transfer(Strict):
@@ -133,6 +149,7 @@ ACTION_DATA: dict[Action, type[Strict]] = {
     Action.ACKNOWLEDGE: Acknowledge,
     Action.REQUEST_INFO: RequestInfo,
     Action.CUSTOMER_INFO_RECEIVED: CustomerInfoReceived,
+    Action.CUSTOMER_WROTE: CustomerWrote,
     Action.TRANSFER: Transfer,
     Action.RESOLVE_ON_FIRST_CONTACT: ResolveOnFirstContact,
     Action.CAUSE_IDENTIFIED: CauseIdentified,
@@ -155,6 +172,7 @@ class Door(StrEnum):
     CLI = "cli"
     SDK = "sdk"
     SIGNAL = "signal"
+    EMAIL = "email"
 
 
 class ActionRequest(Strict):

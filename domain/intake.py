@@ -6,11 +6,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from domain.attachments import AttachmentRef
 from domain.deadlines import EARLIEST_RECEIPT, LATEST_RECEIPT, check_receipt_in_calendar
 from domain.fields import Address, ComplaintId, DepartmentCode, Description, Email, LongText, Phone, ShortText, Strict
+from domain.mail_thread import MessageId
 from domain.policy import POLICY
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -80,6 +82,10 @@ class Intake(Strict):
     """The agent who took it in (at a branch, on the phone): the actor of the receipt in the timeline."""
     settled_on_the_spot: ResolveOnFirstContact | None = None
     """Made in person and settled at once, both sides agreeing: no receipt form, a resolution record instead."""
+    attachments: list[AttachmentRef] = Field(default_factory=list, max_length=20)
+    """Files that came with it, already in the attachment store: the workflow carries only their references."""
+    message_id: MessageId | None = None
+    """The customer's own mail, when it came by mail: the root of the thread the company's replies continue."""
 
     @model_validator(mode="after")
     def _settled_in_person(self) -> Intake:

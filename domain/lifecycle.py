@@ -69,6 +69,7 @@ RULES: dict[Action, Rule] = {
     Action.ACKNOWLEDGE: Rule(frozenset({S.RECEIVED}), STAFF, messages_customer=True),
     Action.REQUEST_INFO: Rule(WORKING_STAGES, STAFF, messages_customer=True),
     Action.CUSTOMER_INFO_RECEIVED: Rule(frozenset({S.AWAITING_CUSTOMER}), ANYONE),
+    Action.CUSTOMER_WROTE: Rule(OPEN_STAGES | {S.CLOSED}, frozenset({Role.SYSTEM})),
     Action.TRANSFER: Rule(WORKING_STAGES, STAFF),
     Action.RESOLVE_ON_FIRST_CONTACT: Rule(frozenset({S.RECEIVED, S.ANALYSING}), STAFF, messages_customer=True),
     Action.CAUSE_IDENTIFIED: Rule(frozenset({S.RECEIVED, S.ANALYSING, S.CAUSE_IDENTIFIED}), ANYONE),
@@ -246,6 +247,8 @@ def apply_action(
     elif action is Action.CUSTOMER_INFO_RECEIVED:
         new.stage = S.CAUSE_IDENTIFIED if new.cause else S.ANALYSING
         new.info_requested_at = None
+    elif action is Action.CUSTOMER_WROTE:
+        summary = "the customer wrote"
     elif isinstance(data, Transfer):
         summary = f"transferred from {new.department} to {data.to_department}"
         new.department = data.to_department

@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Annotated
+
+from pydantic import StringConstraints
 
 from domain.fields import CASE_NUMBER_PATTERN
 
 REPLY_PREFIX = re.compile(r"^\s*((?:re|fw|fwd|tr|aw|sv)\s*:\s*)+", re.IGNORECASE)
 """`Re:`, `Fwd:` and their cousins (`TR:` is French and Vietnamese mail programs' forward)."""
+MESSAGE_ID_PATTERN = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,250}>")
+"""A Message-ID as it is kept: in angle brackets, visible ASCII without `<`/`>`, short enough for an index. The
+ingress normalises what a mail program sends (spaces, missing brackets) and mints one for mail without it."""
+MessageId = Annotated[str, StringConstraints(pattern=f"^{MESSAGE_ID_PATTERN.pattern}$")]
 MAX_REFERENCES = 10
 """The root and the latest nine: RFC 5322 lets a long References be trimmed, and keeping the root holds the thread."""
 

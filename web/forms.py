@@ -291,6 +291,7 @@ ACTION_FORMS: dict[Action, tuple[FieldSpec, ...]] = {
         _text("message"),
     ),
     Action.CUSTOMER_INFO_RECEIVED: (_text("summary"),),
+    Action.CUSTOMER_WROTE: (_text("text"),),
     Action.TRANSFER: (FieldSpec("to_department", Widget.DEPARTMENT, max_length=40), _text("reason")),
     Action.RESOLVE_ON_FIRST_CONTACT: (_text("resolution"), FieldSpec("customer_agreed", Widget.CHECKBOX)),
     Action.CAUSE_IDENTIFIED: (

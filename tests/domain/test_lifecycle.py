@@ -372,3 +372,42 @@ def test_allowed_actions_by_role() -> None:
     )
     assert Action.MANAGER_APPROVAL in allowed_actions(s, Role.MANAGER)
     assert Action.MANAGER_APPROVAL not in allowed_actions(s, Role.AGENT)
+
+
+FILE = {"attachment_id": "a" * 32, "name": "hd.pdf", "content_type": "application/pdf", "size": 10, "sha256": "b" * 64}
+
+
+def test_the_customer_writing_changes_no_stage_and_answers_nothing() -> None:
+    """A customer's mail while nothing is asked of them is shown to agents; it is neither a first response nor a
+    move: the clocks run on as before."""
+    state = new_complaint()
+    data = {"text": "Vẫn lỗi.", "subject": "Re: web", "attachments": [FILE]}
+    transition = apply_action(state, Action.CUSTOMER_WROTE, req(Role.SYSTEM, **data), RECEIVED)
+    assert transition.state.stage is Stage.RECEIVED
+    assert transition.state.first_responded_at is None
+    assert transition.notifications == []
+    assert (transition.event.kind, transition.event.summary) == ("customer_wrote", "the customer wrote")
+    assert transition.event.data["attachments"] == [FILE]
+    assert next_clock(transition.state) == next_clock(state)
+
+
+def test_only_a_system_door_records_what_the_customer_wrote() -> None:
+    """An agent who hears from the customer adds a note; `customer_wrote` is the customer's own words, from a door."""
+    with pytest.raises(ActionRejected) as refused:
+        check_action(new_complaint(), Action.CUSTOMER_WROTE, req(Role.AGENT, text="x"))
+    assert refused.value.code is Refusal.ROLE_REQUIRED
+
+
+def test_the_customer_may_write_to_a_closed_complaint_but_not_a_merged_one() -> None:
+    closed = new_complaint().model_copy(update={"stage": Stage.CLOSED})
+    assert Action.CUSTOMER_WROTE in allowed_actions(closed, Role.SYSTEM)
+    merged = new_complaint().model_copy(update={"stage": Stage.MERGED})
+    assert Action.CUSTOMER_WROTE not in allowed_actions(merged, Role.SYSTEM)
+
+
+def test_an_answer_keeps_the_files_it_came_with() -> None:
+    state = act(new_complaint(), Action.REQUEST_INFO, missing=["documents"], message="Xin gửi ảnh chụp màn hình.")
+    data = {"summary": "Ảnh chụp màn hình đính kèm.", "attachments": [FILE]}
+    answered = apply_action(state, Action.CUSTOMER_INFO_RECEIVED, req(Role.SYSTEM, **data), RECEIVED)
+    assert answered.state.stage is Stage.ANALYSING
+    assert answered.event.data["attachments"] == [FILE]

@@ -32,6 +32,7 @@ VALID_DATA: dict[Action, dict[str, Any]] = {
     Action.ACKNOWLEDGE: {},
     Action.REQUEST_INFO: {"missing": ["documents"], "message": "xin bổ sung"},
     Action.CUSTOMER_INFO_RECEIVED: {"summary": "đã nhận"},
+    Action.CUSTOMER_WROTE: {"text": "vẫn lỗi"},
     Action.TRANSFER: {"to_department": "technical", "reason": "kỹ thuật"},
     Action.RESOLVE_ON_FIRST_CONTACT: {"resolution": "đã xử lý", "customer_agreed": True},
     Action.CAUSE_IDENTIFIED: {"cause": "lỗi", "company_at_fault": True, "departments": ["network"]},

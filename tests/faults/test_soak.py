@@ -157,6 +157,8 @@ def good_data(rng: random.Random, action: Action, state: ComplaintState) -> dict
             return {"missing": rng.sample(["documents", "logs", "phone"], rng.randint(1, 2)), "message": "xin bổ sung"}
         case Action.CUSTOMER_INFO_RECEIVED:
             return {"summary": "khách đã gửi"}
+        case Action.CUSTOMER_WROTE:
+            return {"text": "khách hỏi tiến độ"}
         case Action.TRANSFER:
             return {"to_department": rng.choice([d for d in DEPARTMENTS if d != state.department]), "reason": "r"}
         case Action.RESOLVE_ON_FIRST_CONTACT:

@@ -22,6 +22,7 @@ DATA: dict[Action, list[dict[str, Any]]] = {
     Action.ACKNOWLEDGE: [{}],
     Action.REQUEST_INFO: [{"missing": ["documents"], "message": "xin bổ sung"}, {"missing": [], "message": "m"}],
     Action.CUSTOMER_INFO_RECEIVED: [{"summary": "đã nhận"}],
+    Action.CUSTOMER_WROTE: [{"text": "vẫn lỗi"}],
     Action.TRANSFER: [{"to_department": "technical", "reason": "r"}, {"to_department": "billing", "reason": "r"}],
     Action.RESOLVE_ON_FIRST_CONTACT: [{"resolution": "r", "customer_agreed": True}],
     Action.CAUSE_IDENTIFIED: [{"cause": "c", "company_at_fault": True, "departments": ["network"]}],
