@@ -9,6 +9,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,60 @@ class DevProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             raise AssertionError(f"complaints dev did not stop; stderr:\n{''.join(self.stderr)}") from None
+
+
+class Processes:
+    """Product processes (`complaints worker`, `web`, ...) started as a service manager starts them, each once its
+    log says it is ready; whatever is left is stopped at the end."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.procs: list[subprocess.Popen[str]] = []
+        self.logs: dict[int, Path] = {}
+
+    def launch(
+        self, argv: list[str], env: Mapping[str, str], ready: str = "worker started", name: str = "worker"
+    ) -> subprocess.Popen[str]:
+        """`argv` with exactly `env`, once its log says `ready`; its output goes to `<name>-<n>.log`."""
+        log = self.log_dir / f"{name}-{len(self.procs)}.log"
+        with log.open("w") as out:
+            proc = subprocess.Popen(argv, env=dict(env), stdout=out, stderr=subprocess.STDOUT, text=True)
+        self.procs.append(proc)
+        self.logs[proc.pid] = log
+        self.wait_for(proc, ready)
+        return proc
+
+    def log_of(self, proc: subprocess.Popen[str]) -> str:
+        return self.logs[proc.pid].read_text()
+
+    def wait_for(self, proc: subprocess.Popen[str], line: str, within: float = 60) -> None:
+        """Until the process's log holds `line`; fails if it exits first."""
+        deadline = time.monotonic() + within
+        while line not in (log := self.log_of(proc)):
+            assert proc.poll() is None, f"{proc.args} exited with {proc.returncode}:\n{log}"
+            assert time.monotonic() < deadline, f"no {line!r} from {proc.args} within {within:.0f}s:\n{log}"
+            time.sleep(0.1)
+
+    def stop(self, proc: subprocess.Popen[str], sig: signal.Signals = signal.SIGTERM) -> int:
+        """Send `sig` to one process and wait for it to exit; its exit status. SIGTERM lets it finish what it holds
+        (a service manager's stop), SIGKILL is the crash."""
+        os.kill(proc.pid, sig)
+        try:
+            return proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError(f"{proc.args} ({proc.pid}) did not exit on {sig.name}") from None
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def processes_using(path: Path) -> list[str]:

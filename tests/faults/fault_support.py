@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import subprocess
 import time
 from collections import Counter
@@ -16,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
+from dev_process import Processes
 from samples import COMPLAINTS, clean_env
 from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.api.history.v1 import HistoryEvent
@@ -166,16 +165,14 @@ def local_activity_marker(event: HistoryEvent) -> LocalActivityMarker | None:
     )
 
 
-class Workers:
+class Workers(Processes):
     """Starts `complaints worker` processes (and any other product process, see `launch`) against one server and
     database; stops whatever is left at the end."""
 
     def __init__(self, database_url: str, key_ring: KeyRing, log_dir: Path) -> None:
+        super().__init__(log_dir)
         self.database_url = database_url
         self.key_ring = key_ring
-        self.log_dir = log_dir
-        self.procs: list[subprocess.Popen[str]] = []
-        self.logs: dict[int, Path] = {}
 
     def start(self, temporal_address: str, settings: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
         """A new worker, once it says it polls (migrations done, connected); `settings` are more environment."""
@@ -188,45 +185,3 @@ class Workers:
             **(settings or {}),
         )
         return self.launch([str(COMPLAINTS), "worker"], env)
-
-    def launch(
-        self, argv: list[str], env: Mapping[str, str], ready: str = "worker started", name: str = "worker"
-    ) -> subprocess.Popen[str]:
-        """`argv` with exactly `env`, once its log says `ready`; its output goes to `<name>-<n>.log`."""
-        log = self.log_dir / f"{name}-{len(self.procs)}.log"
-        with log.open("w") as out:
-            proc = subprocess.Popen(argv, env=dict(env), stdout=out, stderr=subprocess.STDOUT, text=True)
-        self.procs.append(proc)
-        self.logs[proc.pid] = log
-        self.wait_for(proc, ready)
-        return proc
-
-    def wait_for(self, proc: subprocess.Popen[str], line: str, within: float = 60) -> None:
-        """Until the process's log holds `line`; fails if it exits first."""
-        log = self.logs[proc.pid]
-        deadline = time.monotonic() + within
-        while line not in log.read_text():
-            assert proc.poll() is None, f"{proc.args} exited with {proc.returncode}:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"no {line!r} from {proc.args} within {within:.0f}s:\n{log.read_text()}"
-            time.sleep(0.1)
-
-    def stop(self, proc: subprocess.Popen[str], sig: signal.Signals) -> int:
-        """Send `sig` to one worker and wait for it to exit; its exit status. SIGTERM lets it finish what it holds
-        (a service manager's stop), SIGKILL is the crash."""
-        os.kill(proc.pid, sig)
-        try:
-            return proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise AssertionError(f"worker {proc.pid} did not exit on {sig.name}") from None
-
-    def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()

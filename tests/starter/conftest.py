@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
+from dev_process import Processes
 from samples import COMPLAINTS, clean_env
 
 from complaints.temporal_server import free_port, temporal_dev_server
@@ -43,20 +43,20 @@ def server_env(temporal_address: str, database_url: str, tmp_path_factory: pytes
 @pytest.fixture(scope="module")
 def worker(server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[str]]:
     """`complaints worker` in its own process, stopped with SIGTERM like a container would stop it."""
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(COMPLAINTS), "worker"], env=server_env, stdout=out, stderr=subprocess.STDOUT, text=True
-        )
-    deadline = time.monotonic() + 60
-    while "worker started" not in log.read_text():
-        assert proc.poll() is None, f"complaints worker exited with {proc.returncode}:\n{log.read_text()}"
-        assert time.monotonic() < deadline, f"complaints worker did not start:\n{log.read_text()}"
-        time.sleep(0.1)
-    yield proc
-    proc.send_signal(signal.SIGTERM)
+    processes = Processes(tmp_path_factory.mktemp("worker"))
     try:
-        assert proc.wait(timeout=30) == 0, log.read_text()
+        proc = processes.launch([str(COMPLAINTS), "worker"], server_env)
+        yield proc
+        assert processes.stop(proc) == 0, processes.log_of(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        processes.stop_all()
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    """Product processes a test starts itself; whatever is left is stopped at the end."""
+    started = Processes(tmp_path)
+    try:
+        yield started
+    finally:
+        started.stop_all()
