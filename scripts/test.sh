@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Run every check: lint, types, the layer contract (import-linter), the deployment files (docker-compose.yml against
-# the compose spec vendored in check-jsonschema, the Dockerfile with hadolint; neither downloads anything), and the
-# tests (they start their own Temporal servers and PostgreSQL).
-# Browser tests drive Debian's Chromium; it is installed here when missing (nothing is downloaded by the tests).
+# the compose spec vendored in check-jsonschema, the Dockerfile with hadolint, the Prometheus rules and config with
+# promtool; none downloads anything), and the tests (they start their own Temporal servers and PostgreSQL).
+# Browser tests drive Debian's Chromium, and the Prometheus rules are checked by promtool from Debian's `prometheus`;
+# each is installed here when missing (nothing is downloaded by the tests).
 source "$(dirname "$0")/bootstrap.sh"
-if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
+if { [ ! -x /usr/bin/chromium ] || ! command -v promtool >/dev/null 2>&1; } && command -v apt-get >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+    $SUDO apt-get update -qq
+    if [ ! -x /usr/bin/chromium ]; then
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+    fi
+    if ! command -v promtool >/dev/null 2>&1; then
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    fi
 fi
 ruff check .
 ruff format --check .
@@ -14,4 +21,9 @@ mypy
 lint-imports --no-cache
 check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 hadolint Dockerfile
+# the alert rules, and that they fire on the series they claim; the scrape config's syntax (its token file exists
+# only in the container, so file checks are skipped)
+promtool check rules deploy/prometheus/alerts.yml
+promtool test rules deploy/prometheus/alerts_test.yml
+promtool check config --syntax-only deploy/prometheus/prometheus.yml
 pytest -q -p no:cacheprovider "$@"

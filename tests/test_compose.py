@@ -1,6 +1,7 @@
 """docker-compose.yml read as the product reads it, without a Docker engine (the build machines have none): every
 variable the worker and web services get is one their settings know, every setting production needs is given,
-secrets come as files, and what the Temporal jobs and Prometheus are told matches the code. Pure and fast."""
+secrets come as files, and what the Temporal jobs, Prometheus and Grafana are told matches the code and the files
+in deploy/. Pure and fast."""
 
 from __future__ import annotations
 
@@ -171,13 +172,35 @@ def test_env_example_lists_every_interpolated_variable(compose: dict[str, Any]) 
             assert example[index - 1].startswith("#"), f"{line}: a comment above it"
 
 
-def test_alert_rules_use_metrics_the_product_exports() -> None:
-    exported: set[str] = set()
-    for source in ("activities/metrics.py", "web/metrics.py"):
-        for name in re.findall(r'"(complaints_[a-z_]+)"', (ROOT / source).read_text(encoding="utf-8")):
-            exported |= {name, f"{name}_total", f"{name}_bucket", f"{name}_count", f"{name}_sum"}
-    rules = (ROOT / "deploy/prometheus/alerts.yml").read_text(encoding="utf-8")
-    used = set(re.findall(r"\b(complaints_[a-z_]*[a-z])\b", rules))
-    assert used and used <= exported
-    groups = yaml.safe_load(rules)["groups"]
-    assert all(rule["alert"] and rule["expr"] for group in groups for rule in group["rules"])
+def test_grafana_runs_only_with_prometheus_pinned_signed_in_and_with_a_secret_admin_password(
+    compose: dict[str, Any],
+) -> None:
+    grafana = compose["services"]["grafana"]
+    assert grafana["profiles"] == compose["services"]["prometheus"]["profiles"] == ["observability"]
+    assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", grafana["image"])
+    environment = environment_of(compose, "grafana")
+    assert environment["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana_admin_password"
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in environment
+    assert environment["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert environment["GF_USERS_ALLOW_SIGN_UP"] == "false"
+
+
+def test_grafana_is_provisioned_from_deploy_with_the_compose_prometheus(compose: dict[str, Any]) -> None:
+    """The mounts, the provider's path and the data source's address agree with the files and services."""
+    grafana = compose["services"]["grafana"]
+    mounts = dict(str(volume).removesuffix(":ro").split(":", 1) for volume in grafana["volumes"])
+    assert mounts["./deploy/grafana/provisioning"] == "/etc/grafana/provisioning"
+    (provider,) = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/dashboards/complaints.yml").read_text(encoding="utf-8")
+    )["providers"]
+    assert mounts["./deploy/grafana/dashboards"] == provider["options"]["path"]
+    home = environment_of(compose, "grafana")["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert (ROOT / "deploy/grafana/dashboards" / Path(home).relative_to(provider["options"]["path"])).is_file()
+    (source,) = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text(encoding="utf-8")
+    )["datasources"]
+    address = urlsplit(source["url"])
+    prometheus = compose["services"]["prometheus"]
+    assert address.hostname in compose["services"] and address.hostname == "prometheus"
+    assert any(str(port).endswith(f":{address.port}") for port in prometheus["ports"])
+    assert grafana["depends_on"]["prometheus"] == {"condition": "service_healthy"}
