@@ -143,13 +143,13 @@ def _header(message: Message, name: str) -> str | None:
         value = message.get(name)
         return None if value is None else str(value)
     except Exception:  # the policy's header parsers have edge cases that raise: the raw value is still there
-        raw = message.get_all(name, failobj=[None])
-        if raw is None or raw[0] is None:
+        raw = next((value for key, value in message.raw_items() if key.lower() == name.lower()), None)
+        if raw is None:
             return None
         try:
-            return str(make_header(decode_header(str(raw[0]))))
+            return str(make_header(decode_header(str(raw))))
         except Exception:
-            return str(raw[0])
+            return str(raw)
 
 
 def _sender(message: Message, envelope_sender: str | None) -> tuple[str, str | None]:
@@ -163,13 +163,13 @@ def _sender(message: Message, envelope_sender: str | None) -> tuple[str, str | N
     if not addresses:
         addresses = [(name, addr) for name, addr in getaddresses([_header(message, "From") or ""]) if addr]
     name, address = addresses[0] if addresses else ("", (envelope_sender or "").strip() or None)
-    name = name.strip().strip('"').strip()
+    name = unicodedata.normalize("NFC", name.strip().strip('"').strip())
     return (name or address or "", address)
 
 
 def _subject(value: str | None) -> str:
     """Unfolded (a folded header keeps its line break's whitespace), NFC, cut to a subject's length."""
-    subject = re.sub(r"[ \t]*\r?\n[ \t]*", " ", value or "").strip()
+    subject = re.sub(r"[ \t]*\r?\n[ \t]*|\t", " ", value or "").strip()  # folding whitespace (RFC 5322 WSP)
     subject = unicodedata.normalize("NFC", subject)
     if not subject:
         return NO_SUBJECT
