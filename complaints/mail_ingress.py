@@ -142,6 +142,12 @@ class SenderBuckets:
                 del self.buckets[sender]
 
 
+def envelope_sender(address: str | None) -> str:
+    """The MAIL FROM address; empty for the null sender (`<>`, which aiosmtpd hands over as it is): a bounce."""
+    address = (address or "").strip()
+    return "" if address == "<>" else address
+
+
 class Refused(Exception):
     """Mail the door will not take: its SMTP answer."""
 
@@ -177,7 +183,7 @@ class MailIngress:
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
     ) -> str:
-        if address and not self.buckets.take(address.strip().lower()):
+        if envelope_sender(address) and not self.buckets.take(address.strip().lower()):
             log.info("mail deferred", reason="sender_rate_limited")
             return "451 4.7.1 Too many messages from this sender: try again later"
         envelope.mail_from = address
@@ -190,7 +196,8 @@ class MailIngress:
         if not isinstance(raw, bytes):
             return "554 5.6.0 No message"
         try:
-            return await asyncio.wait_for(self.take(raw, envelope.mail_from, received_at), self.config.timeout)
+            sender = envelope_sender(envelope.mail_from)
+            return await asyncio.wait_for(self.take(raw, sender, received_at), self.config.timeout)
         except Refused as refused:
             log.info("mail refused", field=refused.field, code=refused.code)
             return refused.answer
