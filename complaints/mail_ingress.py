@@ -23,6 +23,7 @@ import contextlib
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parseaddr
@@ -66,6 +67,10 @@ log = structlog.get_logger(__name__)
 ACTOR = "mail"
 HOSTNAME = "complaints-mail-ingress"
 """The name the server greets with (aiosmtpd would otherwise ask DNS for ours on every connection)."""
+PARSE_INLINE_BYTES = 256 * 1024
+"""Mail up to this size is parsed in the event loop (well under a millisecond); larger mail in the ingress's own
+threads, never the loop's default executor, which other work of the process (or a client in it) may fill."""
+PARSER_THREADS = 2
 MAX_BUCKETS = 10_000
 """Senders whose buckets are remembered; full buckets are forgotten first, so a flood of senders costs memory once."""
 
@@ -179,6 +184,7 @@ class MailIngress:
         self.store = store
         self.config = config
         self.buckets = SenderBuckets(config.rate_per_minute, config.burst)
+        self.parser = ThreadPoolExecutor(PARSER_THREADS, thread_name_prefix="mail-parser")
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
@@ -210,7 +216,10 @@ class MailIngress:
 
     async def take(self, raw: bytes, envelope_sender: str | None, received_at: datetime) -> str:
         """The mail into its complaint; the SMTP answer, or `Refused`."""
-        mail = await asyncio.to_thread(parse_mail, raw, envelope_sender)
+        if len(raw) <= PARSE_INLINE_BYTES:
+            mail = parse_mail(raw, envelope_sender)
+        else:  # a big one would hold up every other session of this loop: its own thread
+            mail = await asyncio.get_running_loop().run_in_executor(self.parser, parse_mail, raw, envelope_sender)
         automatic = automatic_reason(mail, envelope_sender, self.config.own_addresses)
         if automatic is not None:
             log.info("mail dropped", reason=automatic)
@@ -367,6 +376,7 @@ async def mail_ingress(
     finally:
         server.close()
         await server.wait_closed()
+        handler.parser.shutdown(wait=False, cancel_futures=True)
 
 
 def listen_address(address: str) -> tuple[str, int]:

@@ -334,6 +334,19 @@ async def test_a_windows_1258_message_with_an_attachment(ingress: Ingress) -> No
     assert found is not None and found[1] == invoice
 
 
+async def test_a_big_mail_under_the_limit_is_taken_with_its_file(ingress: Ingress) -> None:
+    """Parsed in the ingress's own threads (it is over `PARSE_INLINE_BYTES`), while the loop serves others."""
+    message = new_mail()
+    scan = b"%PDF-1.4\n" + bytes(range(256)) * (3 * 1024 * 1024 // 256)
+    message.add_attachment(scan, maintype="application", subtype="pdf", filename="bản scan.pdf")
+    small = new_mail()
+    big, other = await asyncio.gather(send(ingress, message.as_bytes()), send(ingress, small.as_bytes()))
+    assert (big.code, other.code) == (250, 250), (big.text, other.text)
+    state = await ingress.complaints.state(complaint_id_for(message["Message-ID"]))
+    [ref] = state.intake.attachments
+    assert (ref.name, ref.size) == ("bản scan.pdf", len(scan))
+
+
 async def test_a_refused_attachment_is_left_out_and_named(ingress: Ingress) -> None:
     message = new_mail()
     message.add_attachment(b"MZ\x90\x00", maintype="application", subtype="x-msdownload", filename="setup.exe")
