@@ -25,6 +25,7 @@ import pytest
 from temporalio.client import Client
 
 from activities.attachments import AttachmentStore
+from activities.database import create_pool
 from activities.notifications import NotificationSettings
 from activities.records import ComplaintRecords
 from complaints.mail_ingress import IngressConfig, mail_ingress
@@ -212,6 +213,41 @@ async def test_an_answer_to_request_info_moves_the_complaint_on(ingress: Ingress
     assert last.data["summary"] == "Ảnh chụp đây ạ."
     [kept] = await ingress.store.list(complaint_id)
     assert last.data["attachments"] == [kept.ref.model_dump(mode="json")]
+
+
+async def test_a_reply_to_a_message_the_outbox_sent_finds_its_complaint(ingress: Ingress) -> None:
+    """In-Reply-To naming our own Message-ID (`outbox.message_id`): no case number needed in the subject."""
+    first = new_mail()
+    assert (await send(ingress, first.as_bytes())).code == 250
+    complaint_id = complaint_id_for(first["Message-ID"])
+    await ingress.complaints.act(complaint_id, Action.ACKNOWLEDGE, actor="lan", role=Role.AGENT)
+    ours = f"<outbox-{uuid.uuid4().hex}@example.vn>"
+    updated = await ingress.pool.execute(
+        "UPDATE outbox SET message_id = $2 WHERE id = (SELECT min(id) FROM outbox WHERE complaint_id = $1)",
+        complaint_id,
+        ours,
+    )
+    assert updated == "UPDATE 1"  # as the sender marks the acknowledgement it mailed
+    reply = new_mail("Re: Xác nhận", "Cảm ơn, tôi chờ.", In_Reply_To=ours, From="an@example.vn")
+    assert (await send(ingress, reply.as_bytes())).code == 250
+    assert [e["kind"] for e in await events(ingress.pool, complaint_id)][-1] == "customer_wrote"
+
+
+async def test_a_reply_to_a_merged_complaint_goes_to_its_primary(ingress: Ingress) -> None:
+    duplicate, primary = new_mail(), new_mail()
+    for message in (duplicate, primary):
+        assert (await send(ingress, message.as_bytes())).code == 250
+    duplicate_id, primary_id = (complaint_id_for(m["Message-ID"]) for m in (duplicate, primary))
+    merged = await ingress.complaints.act(
+        duplicate_id, Action.MERGE_INTO, actor="hung", role=Role.MANAGER, data={"primary_complaint_id": primary_id}
+    )
+    assert merged.stage == "merged"
+    reply = new_mail(f"Re: [{merged.case_number}] VPS", "Bổ sung: lỗi cả DNS.")
+    answer = await send(ingress, reply.as_bytes())
+    row = await complaint_row(ingress.pool, primary_id)
+    assert row is not None
+    assert answer.code == 250 and answer.text == f"2.0.0 Added to complaint {row['case_number']}", answer.text
+    assert [e["kind"] for e in await events(ingress.pool, primary_id)][-1] == "customer_wrote"
 
 
 async def test_a_reply_to_an_ended_complaint_starts_a_new_one_naming_it(ingress: Ingress) -> None:
@@ -429,6 +465,21 @@ async def test_temporal_unreachable_is_451_and_nothing_is_lost(
     # the sending server keeps it and tries again, once Temporal is back: taken then
     assert (await send(ingress, message.as_bytes())).code == 250
     assert await complaint_row(pool, complaint_id_for(message["Message-ID"])) is not None
+
+
+async def test_postgresql_unreachable_is_451(complaints: ComplaintClient, key_ring: KeyRing) -> None:
+    """A reply needs the record to find its complaint, a file needs the store: neither there, the mail waits."""
+    dead = await create_pool("postgresql://postgres@/postgres?host=/nonexistent-postgres-dir", min_size=0)
+    try:
+        async for down in ingress_at(complaints, dead, AttachmentStore(dead, key_ring), IngressConfig(timeout=10)):
+            reply = await send(down, new_mail("Re: [KN-2026-000001] VPS").as_bytes())
+            assert reply.code == 451 and reply.text.startswith("4.3.0"), reply.text
+            with_file = new_mail()
+            with_file.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="a.pdf")
+            answer = await send(down, with_file.as_bytes())
+            assert answer.code == 451 and answer.text.startswith("4.3.0"), answer.text
+    finally:
+        await dead.close()
 
 
 async def test_the_documented_example_starts_a_complaint(ingress: Ingress) -> None:
