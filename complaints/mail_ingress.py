@@ -216,10 +216,16 @@ class MailIngress:
 
     async def take(self, raw: bytes, envelope_sender: str | None, received_at: datetime) -> str:
         """The mail into its complaint; the SMTP answer, or `Refused`."""
-        if len(raw) <= PARSE_INLINE_BYTES:
-            mail = parse_mail(raw, envelope_sender)
-        else:  # a big one would hold up every other session of this loop: its own thread
-            mail = await asyncio.get_running_loop().run_in_executor(self.parser, parse_mail, raw, envelope_sender)
+        try:
+            if len(raw) <= PARSE_INLINE_BYTES:
+                mail = parse_mail(raw, envelope_sender)
+            else:  # a big one would hold up every other session of this loop: its own thread
+                mail = await asyncio.get_running_loop().run_in_executor(self.parser, parse_mail, raw, envelope_sender)
+        except (RecursionError, ValueError, LookupError, TypeError, AttributeError, IndexError) as exc:
+            # what the parser still cannot read (MIME nested thousands deep) will not read better tomorrow
+            raise Refused(
+                "550 5.6.0 Complaint not taken: the message cannot be read", "message", type(exc).__name__
+            ) from None
         automatic = automatic_reason(mail, envelope_sender, self.config.own_addresses)
         if automatic is not None:
             log.info("mail dropped", reason=automatic)

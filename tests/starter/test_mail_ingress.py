@@ -449,6 +449,15 @@ async def test_a_text_policy_refusal_is_550_naming_the_field_and_changes_nothing
     assert [e["kind"] for e in await events(ingress.pool, complaint_id)] == ["received"]
 
 
+async def test_mime_nested_too_deep_to_read_is_refused_for_good(ingress: Ingress) -> None:
+    raw = b"From: an@example.vn\r\nSubject: x\r\nMessage-ID: <deep@example.vn>\r\n"
+    for level in range(3000):
+        raw += b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (level, level)
+    answer = await send(ingress, raw + b"Content-Type: text/plain\r\n\r\nhello\r\n")
+    assert (answer.code, answer.text) == (550, "5.6.0 Complaint not taken: the message cannot be read")
+    assert await complaint_row(ingress.pool, complaint_id_for("<deep@example.vn>")) is None
+
+
 async def test_temporal_unreachable_is_451_and_nothing_is_lost(
     ingress: Ingress, pool: asyncpg.Pool, store: AttachmentStore, key_ring: KeyRing
 ) -> None:
