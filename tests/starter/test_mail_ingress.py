@@ -250,13 +250,16 @@ async def test_a_reply_to_a_merged_complaint_goes_to_its_primary(ingress: Ingres
     assert [e["kind"] for e in await events(ingress.pool, primary_id)][-1] == "customer_wrote"
 
 
-async def test_a_reply_to_an_ended_complaint_starts_a_new_one_naming_it(ingress: Ingress) -> None:
+@pytest.mark.parametrize("archived", [False, True], ids=["withdrawn", "archived"])
+async def test_a_reply_to_an_ended_complaint_starts_a_new_one_naming_it(ingress: Ingress, archived: bool) -> None:
     first = new_mail()
     assert (await send(ingress, first.as_bytes())).code == 250
     complaint_id = complaint_id_for(first["Message-ID"])
     state = await ingress.complaints.act(
         complaint_id, Action.WITHDRAW, actor="lan", role=Role.AGENT, data={"reason": "khách rút"}
     )
+    if archived:  # the workflow has ended while the record still says closed (archived after the reopen window)
+        await ingress.pool.execute("UPDATE complaints SET stage = 'closed' WHERE complaint_id = $1", complaint_id)
     reply = new_mail(f"Re: [{state.case_number}] VPS", "Lại bị lỗi.")
     answer = await send(ingress, reply.as_bytes())
     assert answer.code == 250 and answer.text.endswith("received"), answer.text
