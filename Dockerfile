@@ -24,7 +24,7 @@ RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonex
 WORKDIR /app
 COPY --from=build /app /app
 USER 10001:10001
-EXPOSE 8000 9464
+EXPOSE 8000 9464 2525
 # The web app's health; the worker's service in docker-compose.yml checks its metrics endpoint instead.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/healthz', timeout=3)"]

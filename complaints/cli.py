@@ -48,7 +48,7 @@ from complaints.complaint_commands import (
     cmd_show,
     cmd_start,
 )
-from complaints.process_commands import cmd_dev, cmd_web, cmd_worker
+from complaints.process_commands import cmd_dev, cmd_mail_ingress, cmd_web, cmd_worker
 from complaints.user_commands import cmd_user_add, cmd_user_change
 from domain.actions import Action, Role
 from domain.company import CompanyProfileError
@@ -129,11 +129,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="the mail catcher's SMTP port, when COMPLAINTS_SMTP_HOST is unset (default 0: a free one, printed)",
     )
+    dev.add_argument(
+        "--mail-ingress-port",
+        type=_port,
+        default=2525,
+        help="the mail ingress's SMTP port, where customers' mail comes in (default 2525; 0: a free one, printed)",
+    )
     dev.add_argument("--no-web", action="store_true", help="leave the web form out")
     dev.set_defaults(run=cmd_dev)
 
     worker = commands.add_parser("worker", parents=[where], help="run a worker (DATABASE_URL, TEMPORAL_ADDRESS)")
     worker.set_defaults(run=cmd_worker)
+
+    ingress = commands.add_parser(
+        "mail-ingress",
+        parents=[where],
+        help="take customers' mail by SMTP on COMPLAINTS_MAIL_INGRESS_ADDRESS (DATABASE_URL, TEMPORAL_ADDRESS)",
+    )
+    ingress.set_defaults(run=cmd_mail_ingress)
 
     start = commands.add_parser("start", parents=[where, waits], help="start a complaint from intake JSON")
     start.add_argument("file", metavar="FILE", help="intake JSON file, or - for stdin")

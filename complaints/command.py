@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from temporalio.runtime import Runtime
 
     from starter.client import ComplaintClient
+    from starter.codec import KeyRing
 
 T = TypeVar("T")
 
@@ -145,20 +146,29 @@ def parse_json(text: str, what: str) -> Any:
 # ---- the servers ----
 
 
+def key_ring_of(args: argparse.Namespace) -> KeyRing:
+    """The configured keys; then the running `complaints dev`'s key file; else `Failure`."""
+    from complaints.data_dir import read_stack_file
+    from starter.codec import EncryptionKeyError
+    from starter.connection import key_ring_from_settings
+
+    running = read_stack_file(data_dir_of(args))
+    try:
+        return key_ring_from_settings(read_settings(), Path(running.key_file) if running and running.key_file else None)
+    except EncryptionKeyError as exc:
+        raise Failure(f"encryption keys: {exc}") from None
+
+
 async def temporal_client(args: argparse.Namespace, runtime: Runtime | None = None) -> Client:
     """Connect: `TEMPORAL_ADDRESS` (envconfig) wins; then a running `complaints dev`; then the default.
     The keys: the configured ones; then the running `complaints dev`'s key file; else refuse."""
     from complaints.data_dir import read_stack_file
-    from starter.codec import EncryptionKeyError
-    from starter.connection import connect_temporal, key_ring_from_settings
+    from starter.connection import connect_temporal
 
     settings = read_settings()
     running = read_stack_file(data_dir_of(args))
     address = running.temporal_address if running and settings.temporal_address is None else None
-    try:
-        key_ring = key_ring_from_settings(settings, Path(running.key_file) if running and running.key_file else None)
-    except EncryptionKeyError as exc:
-        raise Failure(f"encryption keys: {exc}") from None
+    key_ring = key_ring_of(args)
     try:
         return await connect_temporal(address, key_ring=key_ring, runtime=runtime)
     except RuntimeError as exc:

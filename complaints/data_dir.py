@@ -81,6 +81,8 @@ class StackInfo:
     """The agents' web form, when on."""
     mail_catcher: str | None = None
     """`host:port` of the SMTP server catching the outbox's mail, when no mail server is configured."""
+    mail_ingress: str | None = None
+    """`host:port` of the mail ingress (SMTP), where customers' mail comes in."""
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     def public(self) -> dict[str, Any]:

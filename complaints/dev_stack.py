@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from activities.attachments import AttachmentStore
 from activities.database import create_pool
 from activities.migrations import migrate
 from complaints.data_dir import (
@@ -32,8 +33,10 @@ from complaints.data_dir import (
     write_stack_file,
 )
 from complaints.mail_catcher import mail_catcher
+from complaints.mail_ingress import IngressConfig, mail_ingress
 from complaints.postgres_server import embedded_postgres
 from complaints.temporal_server import free_port, temporal_dev_server
+from starter.client import ComplaintClient
 from starter.codec import DEV_KEY_FILE, EncryptionCodec, KeyRing, ensure_key_file
 from starter.connection import MissingEncryptionKeys, connect_temporal, key_ring_from_settings
 from starter.settings import Settings, load_settings
@@ -87,6 +90,19 @@ async def _web_form(
             web.cancel()
 
 
+@contextlib.asynccontextmanager
+async def _mail_ingress(dsn: str, client: Any, settings: Settings, key_ring: KeyRing, port: int) -> AsyncIterator[str]:
+    """The mail ingress on `port`, with a small pool of its own; stopped before the worker."""
+    pool = await create_pool(dsn, min_size=0, max_size=4)
+    try:
+        complaints = ComplaintClient(client, settings.task_queue, settings.receipt_window, settings.company())
+        store = AttachmentStore(pool, key_ring, max_bytes=settings.attachment_max_bytes)
+        async with mail_ingress(complaints, pool, store, IngressConfig.from_settings(settings), port=port) as at:
+            yield at
+    finally:
+        await pool.close()
+
+
 async def _migrate_now(dsn: str) -> None:
     """Before saying "ready": `complaints list` works from the first second, not after the worker's first task."""
 
@@ -116,6 +132,7 @@ async def dev_stack(
     ui_port: int = 8233,
     web_port: int | None = 8000,
     mail_port: int = 0,
+    mail_ingress_port: int = 2525,
     settings: Settings | None = None,
 ) -> AsyncIterator[DevStack]:
     """Postgres (or `DATABASE_URL`), the Temporal dev server (or `TEMPORAL_ADDRESS`) and the worker, in-process.
@@ -123,6 +140,7 @@ async def dev_stack(
     Everything is stopped on exit, in reverse: the web form, the worker, then the servers. `web_port=None`
     leaves the web form out; on first start it gets the dev accounts (agent, manager, admin). Without
     `COMPLAINTS_SMTP_HOST`, the outbox mails a local catcher on `mail_port` (0: a free one), and nothing leaves.
+    Customers' mail comes in on the mail ingress, `127.0.0.1:mail_ingress_port` (0: a free one).
     """
 
     settings = settings or load_settings()
@@ -181,6 +199,9 @@ async def dev_stack(
                 log.error("the worker failed", error=repr(worker.exception()))
 
         stack.push_async_callback(stop_worker)
+        info.mail_ingress = await stack.enter_async_context(
+            _mail_ingress(dsn, client, settings, key_ring, mail_ingress_port)
+        )
         if web_port is not None:
             info.web = f"http://localhost:{web_port}"
             await stack.enter_async_context(_web_form(dsn, client, data_dir, web_port, info, settings, key_ring))

@@ -1,7 +1,8 @@
-"""The commands that run processes until stopped: `complaints worker`, `complaints web` and `complaints dev`.
+"""The commands that run processes until stopped: `complaints worker`, `complaints web`, `complaints mail-ingress`
+and `complaints dev`.
 
-This is where the processes are assembled: the worker (`worker.py`), the web form (`web.commands`) and the
-embedded stack (`complaints.dev_stack`)."""
+This is where the processes are assembled: the worker (`worker.py`), the web form (`web.commands`), the mail
+ingress (`complaints.mail_ingress`) and the embedded stack (`complaints.dev_stack`)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ from complaints.command import (
     EXIT_OK,
     EXIT_UNAVAILABLE,
     Failure,
+    complaint_client,
     data_dir_of,
     database_url_of,
     emit,
+    key_ring_of,
     read_settings,
     temporal_client,
 )
@@ -60,6 +63,36 @@ async def cmd_web(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def cmd_mail_ingress(args: argparse.Namespace) -> int:
+    from activities.attachments import AttachmentStore
+    from activities.database import create_pool
+    from complaints.data_dir import StackError
+    from complaints.mail_ingress import IngressConfig, listen_address, mail_ingress
+
+    settings = read_settings()
+    try:
+        host, port = listen_address(settings.mail_ingress_address)
+    except ValueError as exc:
+        raise Failure(f"configuration: {exc}") from None
+    database_url = database_url_of(args)
+    key_ring = key_ring_of(args)
+    complaints = await complaint_client(args)
+    # No connection at start: mail without files or a thread needs none, and the pool finds PostgreSQL once back.
+    pool = await create_pool(database_url, min_size=0, max_size=4, connect_timeout=10)
+    store = AttachmentStore(pool, key_ring, max_bytes=settings.attachment_max_bytes)
+    stop = asyncio.Event()
+    try:
+        with stop_on_signals(stop):
+            async with mail_ingress(complaints, pool, store, IngressConfig.from_settings(settings), host, port) as at:
+                print(f"complaints mail-ingress listening on {at}", file=sys.stderr, flush=True)
+                await stop.wait()
+    except StackError as exc:
+        raise Failure(str(exc), EXIT_UNAVAILABLE) from None
+    finally:
+        await pool.close()
+    return EXIT_OK
+
+
 async def cmd_dev(args: argparse.Namespace) -> int:
     from complaints.data_dir import StackError
     from complaints.dev_stack import dev_stack
@@ -76,6 +109,7 @@ async def cmd_dev(args: argparse.Namespace) -> int:
                 ui_port=args.ui_port,
                 web_port=None if args.no_web else args.web_port,
                 mail_port=args.mail_port,
+                mail_ingress_port=args.mail_ingress_port,
                 settings=read_settings(),
             ) as stack:
                 info = stack.info
@@ -88,6 +122,7 @@ async def cmd_dev(args: argparse.Namespace) -> int:
                         "data_dir": info.data_dir,
                         "metrics": info.metrics,
                         "mail_catcher": info.mail_catcher or "(COMPLAINTS_SMTP_HOST)",
+                        "mail_ingress": info.mail_ingress,
                         "key_file": info.key_file or "(COMPLAINTS_ENCRYPTION_KEYS / COMPLAINTS_KEY_FILE)",
                     }
                 )

@@ -146,6 +146,19 @@ class Settings(BaseSettings):
     """A JSON or TOML key file instead of `encryption_keys`."""
     attachment_max_bytes: int = Field(default=DEFAULT_MAX_ATTACHMENT_BYTES, ge=1)
     """`COMPLAINTS_ATTACHMENT_MAX_BYTES`: the largest file a complaint keeps (`activities.attachments`)."""
+    mail_ingress_address: str = "127.0.0.1:2525"
+    """`COMPLAINTS_MAIL_INGRESS_ADDRESS`: where `complaints mail-ingress` takes mail (SMTP), `host:port`."""
+    mail_ingress_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    """The largest message the ingress takes (refused at SMTP time with 552), files and encoding included."""
+    mail_ingress_rate_per_minute: float = Field(default=20.0, gt=0)
+    """Messages a minute one envelope sender may keep sending (a token bucket per ingress process); past it, and
+    past `mail_ingress_rate_burst`, mail is deferred (451 4.7.1) and the sending server tries again later."""
+    mail_ingress_rate_burst: int = Field(default=10, ge=1)
+    mail_ingress_own_addresses: str = ""
+    """Comma-separated addresses of the system besides `smtp_sender` (department mailboxes that forward to the
+    ingress, say): mail from them is our own come back, and is dropped."""
+    mail_ingress_timeout_seconds: float = Field(default=60.0, gt=0)
+    """How long a message waits for Temporal and PostgreSQL before the sender is told to try again (451 4.3.0)."""
     metrics_address: str = "127.0.0.1:9464"
     """Where the worker serves Prometheus metrics (`/metrics`); empty turns the endpoint off."""
     receipt_window_days: int = Field(default=POLICY.receipt_window.days, ge=1, le=3650)

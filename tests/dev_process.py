@@ -27,7 +27,7 @@ class DevProcess:
         web = ["--web-port", str(web_port)] if web_port else ["--no-web"]
         self.proc = subprocess.Popen(
             [str(COMPLAINTS), "dev", "--data-dir", str(data_dir),
-             "--temporal-port", str(temporal_port), "--ui-port", str(ui_port), *web],
+             "--temporal-port", str(temporal_port), "--ui-port", str(ui_port), "--mail-ingress-port", "0", *web],
             env=clean_env(COMPLAINTS_METRICS_ADDRESS=f"127.0.0.1:{metrics_port}"),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip

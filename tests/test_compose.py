@@ -35,12 +35,13 @@ TEMPORAL_ENVCONFIG = {
 }
 """What `starter.connection.connect_temporal` reads through `temporalio.envconfig`, beside the settings object."""
 
-SETTINGS_OF: dict[str, type[BaseSettings]] = {"worker": Settings, "web": WebSettings}
-"""The settings object each product service reads (`complaints worker`, `complaints web`)."""
+SETTINGS_OF: dict[str, type[BaseSettings]] = {"worker": Settings, "web": WebSettings, "mail-ingress": Settings}
+"""The settings object each product service reads (`complaints worker`, `complaints web`, `... mail-ingress`)."""
 
 COMMANDS = {
     "worker": ["complaints", "worker"],
     "web": ["complaints", "web", "--host", "0.0.0.0", "--port", "8000"],
+    "mail-ingress": ["complaints", "mail-ingress"],
 }
 
 REQUIRED: dict[str, list[tuple[str, ...]]] = {
@@ -58,6 +59,7 @@ REQUIRED["web"] = [
     ("COMPLAINTS_METRICS_TOKEN", "COMPLAINTS_METRICS_TOKEN_FILE"),
     ("COMPLAINTS_TEMPORAL_UI",),
 ]
+REQUIRED["mail-ingress"] = [*REQUIRED["worker"][:3], ("COMPLAINTS_MAIL_INGRESS_ADDRESS",)]
 """Settings production cannot do without (each tuple: one of them): unset, a worker has no database, no cluster
 or no keys, and a web app makes a session secret of its own per process or answers only `localhost`."""
 
@@ -125,10 +127,18 @@ def test_the_product_services_run_the_documented_commands_and_two_workers(compos
     assert services["worker"]["deploy"]["replicas"] == 2
 
 
-def test_worker_and_web_share_one_key_ring_and_one_database(compose: dict[str, Any]) -> None:
-    worker, web = environment_of(compose, "worker"), environment_of(compose, "web")
-    for name in ("DATABASE_URL", "COMPLAINTS_DATABASE_PASSWORD_FILE", "COMPLAINTS_ENCRYPTION_KEYS_FILE"):
-        assert worker[name] == web[name]
+def test_worker_web_and_mail_ingress_share_one_key_ring_and_one_database(compose: dict[str, Any]) -> None:
+    worker = environment_of(compose, "worker")
+    for other in ("web", "mail-ingress"):
+        for name in ("DATABASE_URL", "COMPLAINTS_DATABASE_PASSWORD_FILE", "COMPLAINTS_ENCRYPTION_KEYS_FILE"):
+            assert worker[name] == environment_of(compose, other)[name], (other, name)
+
+
+def test_the_mail_ingress_listens_on_every_interface_of_its_container(compose: dict[str, Any]) -> None:
+    """Its published port (loopback by default, like every other) reaches it only if it listens beyond 127.0.0.1."""
+    ingress = compose["services"]["mail-ingress"]
+    assert environment_of(compose, "mail-ingress")["COMPLAINTS_MAIL_INGRESS_ADDRESS"] == "0.0.0.0:2525"
+    assert [str(port).rsplit(":", 1)[1] for port in ingress["ports"]] == ["2525"]
 
 
 def test_secrets_are_files_mounted_from_compose_secrets_never_inline(compose: dict[str, Any]) -> None:

@@ -1,8 +1,9 @@
-"""The fleet drill (issue 12, "Proof without a Docker engine"): the product's services of `docker-compose.yml`, each
-run with its exact command and exactly the environment and secret files the compose file gives it, as separate OS
-processes on this machine against a Temporal dev server and the embedded PostgreSQL: two workers and two web
-processes. A session begun on one web process serves on the other; a worker killed with SIGKILL and both restarted
-one at a time while 100 complaints run their lifecycle lose nothing and apply nothing twice.
+"""The fleet drill (issue 12, "Proof without a Docker engine"): the product's services of `docker-compose.yml`, each run
+with its exact command and exactly the environment and secret files the compose file gives it, as separate OS
+processes on this machine against a Temporal dev server and the embedded PostgreSQL: two workers, two web processes
+and the mail ingress (which takes the README's example mail into a complaint). A session begun on one web process
+serves on the other; a worker killed with SIGKILL and both restarted one at a time while 100 complaints run their
+lifecycle lose nothing and apply nothing twice.
 
 Whether every variable the compose file passes is a setting, and every required setting is passed, is checked
 statically by tests/test_compose.py; this drill shows the processes run with what it passes.
@@ -15,6 +16,7 @@ import functools
 import re
 import secrets
 import signal
+import smtplib
 import subprocess
 import time
 import uuid
@@ -35,6 +37,7 @@ from temporalio.client import Client
 from web_support import PASSWORD, act, csrf_of
 
 from complaints.temporal_server import free_port, temporal_dev_server
+from domain.mail_in import complaint_id_for
 from domain.models import ComplaintState, Stage
 from starter.client import ComplaintClient, workflow_id_for
 from starter.codec import KeyRing
@@ -44,6 +47,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.temporal, pytest.mark.postgres]
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+EXAMPLE_MAIL = ROOT / "docs" / "examples" / "complaint.eml"
 ENV_EXAMPLE = ROOT / ".env.example"
 N_COMPLAINTS = 100
 IN_FLIGHT = 50
@@ -229,6 +233,9 @@ async def test_fleet_from_the_compose_file(
         webs = [machine.command(web) for _ in range(2)]
         for argv in webs:
             await asyncio.to_thread(workers.launch, argv, machine.environment(web), WEB_READY, "web")
+        mail_in = services["mail-ingress"]
+        mail_in_env = machine.environment(mail_in)  # once: its listen address becomes a free port of this machine
+        await asyncio.to_thread(workers.launch, machine.command(mail_in), mail_in_env, "listening on", "mail-ingress")
         add_agent = await asyncio.to_thread(
             subprocess.run,
             [str(COMPLAINTS), "user", "add", AGENT_NAME, "--role", "agent", "--password-stdin"],
@@ -243,6 +250,7 @@ async def test_fleet_from_the_compose_file(
         client = await connect_temporal(address, key_ring=key_ring, namespace=namespace)
         complaints = ComplaintClient(client)
         await one_session_two_web_processes(complaints, *(f"http://127.0.0.1:{port_of(argv)}" for argv in webs))
+        await one_mail_through_the_ingress(complaints, mail_in_env["COMPLAINTS_MAIL_INGRESS_ADDRESS"])
         print(f"fleet up in {time.monotonic() - began:.1f}s")
 
         ids = [f"fleet-{uuid.uuid4().hex[:12]}" for _ in range(N_COMPLAINTS)]
@@ -254,6 +262,19 @@ async def test_fleet_from_the_compose_file(
         assert all(s.stage is Stage.CLOSED and s.last_seq == len(LIFECYCLE) + 1 for s in states)
         await every_complaint_recorded_once(states, database_url)
     print(f"fleet drill took {time.monotonic() - began:.1f}s")
+
+
+async def one_mail_through_the_ingress(complaints: ComplaintClient, address: str) -> None:
+    """The README's example mail, sent to the `mail-ingress` service as the company's mail server would."""
+    host, _, port = address.rpartition(":")
+
+    def send() -> None:
+        with smtplib.SMTP(host, int(port), timeout=60) as smtp:
+            smtp.sendmail("an.nguyen@example.vn", ["cskh@localhost"], EXAMPLE_MAIL.read_bytes())
+
+    await asyncio.to_thread(send)
+    state = await complaints.state(complaint_id_for("<vps-mat-ket-noi-20261203@example.vn>"))
+    assert state.intake.channel == "email" and state.intake.customer.name == "Nguyễn Văn An"
 
 
 async def records_role(postgres_uri: str, database: str, user: str, machine: Machine) -> None:

@@ -277,8 +277,9 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], args: list[str]
 def test_no_key_no_connection(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """Without an encryption key nothing talks to Temporal: personal data would reach it in clear text."""
     monkeypatch.delenv("COMPLAINTS_ENCRYPTION_KEYS")
-    for args in (["show", "c-1"], ["act", "c-1", "add_note", "--actor", "a", "--role", "agent"], ["worker"]):
-        if args == ["worker"]:
+    commands = (["show", "c-1"], ["act", "c-1", "add_note", "--actor", "a", "--role", "agent"], ["worker"])
+    for args in (*commands, ["mail-ingress"]):
+        if args in (["worker"], ["mail-ingress"]):
             monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
             monkeypatch.setenv("COMPLAINTS_METRICS_ADDRESS", "")
         status, out, err = cli(capsys, *args)

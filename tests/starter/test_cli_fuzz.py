@@ -30,8 +30,8 @@ KEYS = KeyRing([EncryptionKey.generate("cli-fuzz")]).to_spec()
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 SAFE_COMMANDS = ("start", "act", "show", "list", "deadline", "schema")
-"""`dev`, `worker`, `web` and `user` start servers or ask for a password: they are not fuzzed."""
-KEPT_OUT = frozenset({"dev", "worker", "web", "user"})
+"""`dev`, `worker`, `web`, `mail-ingress` and `user` start servers or ask for a password: they are not fuzzed."""
+KEPT_OUT = frozenset({"dev", "worker", "web", "mail-ingress", "user"})
 
 TOKENS = (
     *SAFE_COMMANDS,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import smtplib
 import sqlite3
 import stat
 import urllib.request
@@ -19,9 +20,12 @@ from samples import clean_env, make_intake
 
 from complaints.data_dir import STACK_FILE
 from complaints.temporal_server import free_port
+from domain.mail_in import complaint_id_for
 from starter.codec import DEV_KEY_FILE
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
+
+EXAMPLE_MAIL = Path(__file__).resolve().parent.parent.parent / "docs" / "examples" / "complaint.eml"
 
 
 @pytest.fixture
@@ -74,6 +78,8 @@ def test_dev_starts_serves_stops_and_keeps_the_data(data_dir: Path) -> None:
 
         stack = json.loads((data_dir / STACK_FILE).read_text())
         assert stack["pid"] == dev.proc.pid
+        assert stack["mail_ingress"] == addresses["mail_ingress"]  # host:port, where customers' mail comes in
+        assert re.fullmatch(r"127\.0\.0\.1:[0-9]+", addresses["mail_ingress"])
         running = processes_using(data_dir)
         assert any("temporal" in line and "start-dev" in line for line in running), running
         assert any("postgres -D" in line for line in running), running
@@ -120,7 +126,7 @@ def test_dev_starts_serves_stops_and_keeps_the_data(data_dir: Path) -> None:
 
     again = DevProcess(data_dir, temporal_port, ui_port, metrics_port)
     try:
-        again.addresses()
+        seen = again.addresses()
         assert key_file.read_text() == first_key  # the complaints in flight are under this key
         env = clean_env(COMPLAINTS_DATA_DIR=str(data_dir))
         shown = complaints("show", intake["complaint_id"], env=env)
@@ -140,6 +146,14 @@ def test_dev_starts_serves_stops_and_keeps_the_data(data_dir: Path) -> None:
             env=env,
         )
         assert noted.status == 0, noted.stderr
+
+        # the README's walkthrough: one mail to the ingress becomes a complaint by mail
+        host, _, port = seen["mail_ingress"].rpartition(":")
+        with smtplib.SMTP(host, int(port), timeout=60) as smtp:
+            smtp.sendmail("an.nguyen@example.vn", ["cskh@localhost"], EXAMPLE_MAIL.read_bytes())
+        mailed = complaints("show", complaint_id_for("<vps-mat-ket-noi-20261203@example.vn>"), env=env)
+        assert mailed.status == 0, mailed.stderr
+        assert mailed.json()["intake"]["channel"] == "email"
     finally:
         assert again.interrupt() == 0, "".join(again.stderr)
     assert processes_using(data_dir) == []
