@@ -13,33 +13,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import statistics
 import tempfile
 import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import asyncpg
-from temporalio.client import Client
-
-from activities.database import create_pool
-from activities.migrations import migrate
-from activities.records import ComplaintRecords
 from bench import latency, memory, record_writes, throughput, time_skipping
-from bench.cpu import CpuMeter, postmaster_pid
 from bench.floor import floor_worker
 from bench.report import Figure, quantile, render
 from bench.sampler import Sampler
-from complaints.postgres_server import POSTGRES_DIR, embedded_postgres
-from complaints.temporal_server import TEMPORAL_PID, free_port, temporal_dev_server
-from domain.calendar import WorkingCalendar
+from bench.stack import Stack, embedded_stack
 from starter.client import ComplaintClient
-from starter.codec import EncryptionKey, KeyRing
-from starter.connection import connect_temporal
 from starter.logs import configure_logging
 from starter.settings import Settings
 from worker import build_worker
@@ -48,7 +36,6 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 ANALYSIS = Path(__file__).resolve().parent / "ANALYSIS.md"
 """What the profiles showed, written by hand after a run; copied into RESULTS.md under the figures."""
 COMMAND = "uv run python -m bench"
-COMPLAINT_QUEUE = "bench-complaints"
 FLOOR_QUEUE = "bench-floor"
 MEMORY_QUEUE = "bench-memory"
 
@@ -127,48 +114,6 @@ def latency_figures(rounds: list[latency.Samples]) -> list[Figure]:
             )
         )
     return figures
-
-
-@dataclass
-class Stack:
-    """The run's embedded stack: what every figure needs."""
-
-    work: Path
-    dsn: str
-    address: str
-    key_ring: KeyRing
-    client: Client
-    pool: asyncpg.Pool
-    records: ComplaintRecords
-    calendar: WorkingCalendar
-    settings: Settings
-
-    @property
-    def complaints(self) -> ComplaintClient:
-        return ComplaintClient(self.client, COMPLAINT_QUEUE)
-
-    def meter(self) -> CpuMeter:
-        """This process (client and in-process worker), the Temporal dev server, PostgreSQL (all backends)."""
-        return CpuMeter(
-            single={"bench process": os.getpid(), "temporal": int((self.work / "temporal" / TEMPORAL_PID).read_text())},
-            families={"postgres": postmaster_pid(self.work / "pg" / POSTGRES_DIR)},
-        )
-
-
-@asynccontextmanager
-async def embedded_stack(work: Path) -> AsyncIterator[Stack]:
-    key_ring = KeyRing([EncryptionKey.generate("bench")])
-    calendar = WorkingCalendar()
-    async with AsyncExitStack() as stack:
-        dsn = await stack.enter_async_context(embedded_postgres(work / "pg"))
-        address = await stack.enter_async_context(temporal_dev_server(work / "temporal", free_port(), free_port()))
-        client = await connect_temporal(address, key_ring=key_ring)
-        pool = await create_pool(dsn)
-        stack.push_async_callback(pool.close)
-        await migrate(pool)
-        settings = Settings(task_queue=COMPLAINT_QUEUE, metrics_address="")
-        records = ComplaintRecords(pool, calendar, settings.notifications())
-        yield Stack(work, dsn, address, key_ring, client, pool, records, calendar, settings)
 
 
 @asynccontextmanager

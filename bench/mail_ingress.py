@@ -33,18 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from activities.attachments import AttachmentStore  # noqa: E402
-from activities.database import create_pool  # noqa: E402
-from activities.migrations import migrate  # noqa: E402
-from activities.records import ComplaintRecords  # noqa: E402
+from bench.stack import embedded_stack  # noqa: E402
 from complaints.mail_ingress import IngressConfig, mail_ingress  # noqa: E402
-from complaints.postgres_server import embedded_postgres  # noqa: E402
-from complaints.temporal_server import free_port, temporal_dev_server  # noqa: E402
-from domain.calendar import WorkingCalendar  # noqa: E402
 from domain.mail_in import complaint_id_for  # noqa: E402
 from starter.client import ComplaintClient  # noqa: E402
-from starter.codec import EncryptionKey, KeyRing  # noqa: E402
-from starter.connection import connect_temporal  # noqa: E402
-from starter.settings import Settings  # noqa: E402
 from worker import build_worker  # noqa: E402
 
 NAME = "Nguyễn Văn An"
@@ -123,23 +115,13 @@ async def main() -> None:
     parser.add_argument("--senders", type=int, default=6, help="concurrent callers / SMTP clients (default 6)")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    key_ring = KeyRing([EncryptionKey.generate("bench")])
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        async with AsyncExitStack() as stack:
-            dsn = await stack.enter_async_context(embedded_postgres(work / "pg"))
-            address = await stack.enter_async_context(temporal_dev_server(work / "t", free_port(), free_port()))
-            client = await connect_temporal(address, key_ring=key_ring)
-            pool = await create_pool(dsn)
-            stack.push_async_callback(pool.close)
-            await migrate(pool)
-            settings = Settings(task_queue="bench-mail", metrics_address="")
-            records = ComplaintRecords(pool, WorkingCalendar(), settings.notifications())
-            await stack.enter_async_context(build_worker(client, records, settings))
-            complaints = ComplaintClient(client, settings.task_queue)
+        async with embedded_stack(Path(tmp)) as run, AsyncExitStack() as stack:
+            await stack.enter_async_context(build_worker(run.client, run.records, run.settings))
+            complaints = run.complaints
             config = IngressConfig(rate_per_minute=1e6, burst=1_000_000, timeout=120)
-            store = AttachmentStore(pool, key_ring)
-            at = await stack.enter_async_context(mail_ingress(complaints, pool, store, config, port=0))
+            store = AttachmentStore(run.pool, run.key_ring)
+            at = await stack.enter_async_context(mail_ingress(complaints, run.pool, store, config, port=0))
             host, _, port = at.rpartition(":")
 
             await sdk_rate(complaints, args.senders * 2, args.senders)  # warm both paths
