@@ -5,6 +5,7 @@ the complaint page shows the four messages in order, and the invoice downloads a
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 
 import asyncpg
@@ -122,4 +123,41 @@ async def test_an_agent_reads_the_conversation_and_downloads_the_customers_invoi
     await agent.goto(f"{base_url}/")
     await expect(agent.locator("tr", has_text=SUBJECT)).to_be_visible()
     await expect(agent.locator("tr", has_text=SUBJECT).locator(".badge.mail")).to_have_count(0)
+    await agent.context.close()
+
+
+async def test_mail_to_a_closed_complaint_is_reopened_in_one_click(
+    browser: Browser,  # noqa: F811
+    base_url: str,  # noqa: F811
+    complaints: ComplaintClient,
+    staff: dict[str, str],
+) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    state = await complaints.start(make_intake(subject="Website chậm vào giờ cao điểm"))
+    cid = state.complaint_id
+    agent_role = {"actor": staff["agent"], "role": Role.AGENT}
+    await complaints.act(
+        cid, Action.RESOLVE_ON_FIRST_CONTACT, **agent_role, data={"resolution": "Đã nâng gói.", "customer_agreed": True}
+    )
+    await complaints.act(cid, Action.CLOSE, **agent_role, data={"summary": "Xong", "lessons_learned": "Theo dõi tải"})
+    await complaints.act(
+        cid,
+        Action.CUSTOMER_WROTE,
+        actor="mail",
+        role=Role.SYSTEM,
+        door=Door.EMAIL,
+        data={"text": "Website lại chậm như cũ, đề nghị xem lại.", "subject": "Re: Website chậm"},
+    )
+    assert (await complaints.state(cid)).stage.value == "closed"  # the mail alone reopens nothing
+
+    agent = await open_signed_in(browser, base_url, staff["agent"])
+    await agent.goto(f"{base_url}/complaints/{cid}")
+    offer = agent.locator("#reopen-offer")
+    await expect(offer).to_contain_text("sau khi khiếu nại đã đóng")
+    await expect(offer.locator("input[name=reason]")).to_have_value(re.compile(r"Khách hàng đã viết thư lúc .+"))
+    await agent.screenshot(path=str(ARTIFACTS / "reopen-offer.png"), full_page=True)
+    await offer.get_by_role("button", name="Mở lại khiếu nại").click()
+    await expect(agent.locator(".banner.ok")).to_contain_text("Đã thực hiện")
+    await expect(agent.locator(".page-head")).to_contain_text("Lượt xử lý 2")
+    await expect(agent.locator("#reopen-offer")).to_have_count(0)
     await agent.context.close()
