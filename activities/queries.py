@@ -26,9 +26,12 @@ SELECT_EVENTS = (
 )
 """A complaint's events (`$1`); the record's write side reads its latest event with the same columns."""
 
-_UNREAD_SQL = "c.customer_wrote_seq > coalesce(s.seen_seq, 0)"
-"""The customer wrote since staff last looked (NULL, never wrote: not unread); `s` is `customer_mail_seen`."""
-_WITH_SEEN = "complaints c LEFT JOIN customer_mail_seen s USING (complaint_id)"
+_UNREAD_SQL = (
+    "(c.customer_wrote_seq IS NOT NULL AND c.customer_wrote_seq > coalesce("
+    "(SELECT s.seen_seq FROM customer_mail_seen s WHERE s.complaint_id = c.complaint_id), 0))"
+)
+"""The customer wrote since staff last looked. A subquery, not a join: the page evaluates it for its own rows only,
+and a filter or count walks only the complaints a customer ever wrote to (their partial index)."""
 
 _OPEN_SQL = ", ".join(f"'{stage.value}'" for stage in sorted(OPEN_STAGES))
 """A literal list (stage names are our own constants), so the planner can match the inbox's partial index on it."""
@@ -245,7 +248,7 @@ class ComplaintQueries:
         where = _Where()
         arg = where.arg
         if unread_only:
-            where.conditions.append(f"c.customer_wrote_seq IS NOT NULL AND {_UNREAD_SQL}")
+            where.conditions.append(_UNREAD_SQL)
         if open_only:
             where.conditions.append(f"stage IN ({_OPEN_SQL})")
         elif stage is not None:
@@ -261,25 +264,27 @@ class ComplaintQueries:
                 f"(case_number LIKE {prefix} OR subject ILIKE {anywhere} OR customer->>'name' ILIKE {anywhere}"
                 f" OR customer->>'phone' LIKE {anywhere} OR customer->>'email' ILIKE {anywhere})"
             )
-        source = _WITH_SEEN if unread_only else "complaints c"
-        count = (f"SELECT count(*) FROM {source} {where.sql}", *where.args)
+        counts = (
+            f"SELECT (SELECT count(*) FROM complaints c {where.sql}) AS total,"
+            f" (SELECT count(*) FROM complaints c WHERE {_UNREAD_SQL}) AS unread",
+            *where.args,
+        )
         query = (
             "SELECT complaint_id, case_number, subject, coalesce(customer->>'name', '') AS customer_name, stage,"
             " department, channel, received_at, first_response_due, first_responded_at, resolution_due,"
             " resolution_due_date, first_response_breached, resolution_breached, escalation_level,"
-            f" coalesce({_UNREAD_SQL}, false) AS unread"
-            f" FROM {_WITH_SEEN} {where.sql} ORDER BY resolution_due, case_number"
+            f" {_UNREAD_SQL} AS unread"
+            f" FROM complaints c {where.sql} ORDER BY resolution_due, case_number"
             f" LIMIT {arg(limit)} OFFSET {arg(offset)}"
         )
         async with self._pool.acquire() as conn:
-            total = await conn.fetchval(*count)
+            counted = await conn.fetchrow(*counts)
+            assert counted is not None, "a query of two counts answers one row"
+            total, unread = counted["total"], counted["unread"]
             rows = await conn.fetch(query, *where.args)
             departments = [
                 row["department"] for row in await conn.fetch("SELECT DISTINCT department FROM complaints ORDER BY 1")
             ]
-            unread = await conn.fetchval(
-                f"SELECT count(*) FROM {_WITH_SEEN} WHERE c.customer_wrote_seq IS NOT NULL AND {_UNREAD_SQL}"
-            )
         return InboxRows(
             rows=[InboxRow(**dict(row)) for row in rows], total=total, departments=departments, unread=unread
         )
