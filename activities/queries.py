@@ -26,6 +26,13 @@ SELECT_EVENTS = (
 )
 """A complaint's events (`$1`); the record's write side reads its latest event with the same columns."""
 
+_UNREAD_SQL = (
+    "(c.customer_wrote_seq IS NOT NULL AND c.customer_wrote_seq > coalesce("
+    "(SELECT s.seen_seq FROM customer_mail_seen s WHERE s.complaint_id = c.complaint_id), 0))"
+)
+"""The customer wrote since staff last looked. A subquery, not a join: the page evaluates it for its own rows only,
+and a filter or count walks only the complaints a customer ever wrote to (their partial index)."""
+
 _OPEN_SQL = ", ".join(f"'{stage.value}'" for stage in sorted(OPEN_STAGES))
 """A literal list (stage names are our own constants), so the planner can match the inbox's partial index on it."""
 
@@ -68,6 +75,8 @@ class InboxRow:
     first_response_breached: bool
     resolution_breached: bool
     escalation_level: int
+    unread: bool = False
+    """The customer wrote since staff last opened the complaint (`web.customer_mail`)."""
 
     @property
     def open(self) -> bool:
@@ -76,11 +85,13 @@ class InboxRow:
 
 @dataclass(frozen=True)
 class InboxRows:
-    """One page of inbox rows, how many match in all, and every department on record (for the filter)."""
+    """One page of inbox rows, how many match in all, every department on record (for the filter), and how many
+    complaints have unread customer mail (whatever the filter)."""
 
     rows: list[InboxRow]
     total: int
     departments: list[str]
+    unread: int = 0
 
 
 class _Where:
@@ -226,13 +237,18 @@ class ComplaintQueries:
         stage: Stage | None = None,
         department: str = "",
         channel: str = "",
+        unread_only: bool = False,
         limit: int,
         offset: int = 0,
     ) -> InboxRows:
         """The inbox's rows, most urgent first: `search` matches a case number's start, or the subject, the
-        customer's name, phone or e-mail anywhere. Open complaints walk a partial index and stop after a page."""
+        customer's name, phone or e-mail anywhere. Open complaints walk a partial index and stop after a page.
+        `unread_only`: complaints whose customer wrote since staff last opened them (a partial index holds the
+        complaints a customer ever wrote to)."""
         where = _Where()
         arg = where.arg
+        if unread_only:
+            where.conditions.append(_UNREAD_SQL)
         if open_only:
             where.conditions.append(f"stage IN ({_OPEN_SQL})")
         elif stage is not None:
@@ -248,18 +264,27 @@ class ComplaintQueries:
                 f"(case_number LIKE {prefix} OR subject ILIKE {anywhere} OR customer->>'name' ILIKE {anywhere}"
                 f" OR customer->>'phone' LIKE {anywhere} OR customer->>'email' ILIKE {anywhere})"
             )
-        count = (f"SELECT count(*) FROM complaints {where.sql}", *where.args)
+        counts = (
+            f"SELECT (SELECT count(*) FROM complaints c {where.sql}) AS total,"
+            f" (SELECT count(*) FROM complaints c WHERE {_UNREAD_SQL}) AS unread",
+            *where.args,
+        )
         query = (
             "SELECT complaint_id, case_number, subject, coalesce(customer->>'name', '') AS customer_name, stage,"
             " department, channel, received_at, first_response_due, first_responded_at, resolution_due,"
-            " resolution_due_date, first_response_breached, resolution_breached, escalation_level"
-            f" FROM complaints {where.sql} ORDER BY resolution_due, case_number"
+            " resolution_due_date, first_response_breached, resolution_breached, escalation_level,"
+            f" {_UNREAD_SQL} AS unread"
+            f" FROM complaints c {where.sql} ORDER BY resolution_due, case_number"
             f" LIMIT {arg(limit)} OFFSET {arg(offset)}"
         )
         async with self._pool.acquire() as conn:
-            total = await conn.fetchval(*count)
+            counted = await conn.fetchrow(*counts)
+            assert counted is not None, "a query of two counts answers one row"
+            total, unread = counted["total"], counted["unread"]
             rows = await conn.fetch(query, *where.args)
             departments = [
                 row["department"] for row in await conn.fetch("SELECT DISTINCT department FROM complaints ORDER BY 1")
             ]
-        return InboxRows(rows=[InboxRow(**dict(row)) for row in rows], total=total, departments=departments)
+        return InboxRows(
+            rows=[InboxRow(**dict(row)) for row in rows], total=total, departments=departments, unread=unread
+        )

@@ -90,10 +90,12 @@ WITH snapshot AS (
     INSERT INTO complaints AS c (
         complaint_id, case_number, workflow_id, stage, department, channel, subject, cycle,
         received_at, first_response_due, first_responded_at, resolution_due, resolution_due_date,
-        first_response_breached, resolution_breached, escalation_level, last_seq, state, customer, customer_message_id
+        first_response_breached, resolution_breached, escalation_level, last_seq, state, customer, customer_message_id,
+        customer_wrote_seq
     ) VALUES (
         $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-        $18::jsonb #>> '{intake,message_id}'
+        $18::jsonb #>> '{intake,message_id}',
+        CASE WHEN $23::text = 'system' AND $21::text IN ('customer_wrote', 'customer_info_received') THEN $17::int END
     )
     ON CONFLICT (complaint_id) DO UPDATE SET
         workflow_id = EXCLUDED.workflow_id,
@@ -113,6 +115,7 @@ WITH snapshot AS (
         last_seq = EXCLUDED.last_seq,
         state = EXCLUDED.state,
         customer = EXCLUDED.customer,
+        customer_wrote_seq = coalesce(EXCLUDED.customer_wrote_seq, c.customer_wrote_seq),
         updated_at = now()
     WHERE c.last_seq < EXCLUDED.last_seq
 ), event AS (
@@ -138,8 +141,10 @@ SELECT (SELECT seq FROM event) AS seq, ARRAY(SELECT kind FROM filed) AS filed
 """
 """One transition in one statement, so one round trip to PostgreSQL: the snapshot moves forward (only forward: a
 late retry of an older transition leaves a newer snapshot alone), the event is appended, and only if it was new
-are its messages queued and its documents filed. A statement is atomic on its own: no BEGIN and COMMIT around it.
-Answers the event's seq (NULL when an earlier attempt recorded it) and the kinds of the documents filed."""
+are its messages queued and its documents filed. The snapshot keeps where the customer last wrote themselves (a
+system door's `customer_wrote` or `customer_info_received`), which the inbox compares with what staff have seen.
+A statement is atomic on its own: no BEGIN and COMMIT around it. Answers the event's seq (NULL when an earlier
+attempt recorded it) and the kinds of the documents filed."""
 
 
 def snapshot_row(workflow_id: str, state: ComplaintState, last_seq: int) -> tuple[Any, ...]:

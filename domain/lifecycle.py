@@ -29,7 +29,7 @@ from domain.actions import (
     Transfer,
 )
 from domain.calendar import BUSINESS_TZ
-from domain.intake import Intake, ResolveOnFirstContact
+from domain.intake import Channel, Intake, ResolveOnFirstContact
 from domain.models import (
     FINAL_STAGES,
     Approval,
@@ -55,6 +55,9 @@ UNANSWERED_STAGES = WORKING_STAGES | {S.AWAITING_APPROVAL, S.APPROVED}
 OPEN_STAGES = UNANSWERED_STAGES | {S.ANSWERED}
 STAFF = frozenset({Role.AGENT, Role.MANAGER})
 ANYONE = frozenset(Role)
+RECEIPT_CHANNELS = frozenset({Channel.EMAIL, Channel.WEB})
+"""Where customers write in by themselves, so no agent tells them their case number: they get it by mail at once.
+Phone, branch and letter have an agent (and a receipt form); a support ticket's own system answers its customer."""
 
 
 @dataclass(frozen=True)
@@ -202,7 +205,10 @@ def start_state(
     now: datetime,
 ) -> Transition:
     """The state right after receipt, with its `received` event; the receipt form unless settled on the spot.
-    The receipt is the one the clocks were computed from."""
+    The receipt is the one the clocks were computed from.
+
+    A customer who wrote in (`RECEIPT_CHANNELS`) with an e-mail address gets an automatic receipt with the case
+    number and the resolution due date. It is no first response: the 24-hour clock runs until staff write."""
     state = ComplaintState(
         complaint_id=complaint_id,
         case_number=case_number,
@@ -215,7 +221,10 @@ def start_state(
     event = _event(state, now, "received", actor, role, "intake", f"received by {intake.channel.value}")
     _append(state, event)
     documents = [] if intake.settled_on_the_spot else [DocumentKind.RECEIPT_FORM]
-    return Transition(state=state, event=event, documents=documents)
+    notifications = []
+    if intake.channel in RECEIPT_CHANNELS and intake.customer.email:
+        notifications.append(Notification(recipient=Recipient.CUSTOMER, template="receipt"))
+    return Transition(state=state, event=event, notifications=notifications, documents=documents)
 
 
 def apply_action(

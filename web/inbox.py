@@ -23,6 +23,7 @@ ALL = "all"
 MAX_QUERY_CHARS = 100
 STAGE_CHOICES = frozenset({OPEN, ALL} | {stage.value for stage in Stage})
 CHANNEL_CHOICES = frozenset(channel.value for channel in Channel)
+UNREAD_CHOICES = frozenset({"1"})
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class InboxFilter:
     stage: str = OPEN
     department: str = ""
     channel: str = ""
+    unread: bool = False
+    """Only complaints whose customer wrote since staff last opened them."""
     page: int = 1
 
     @classmethod
@@ -49,10 +52,17 @@ class InboxFilter:
             raise QueryRefused("q", refused.problem) from None
         if len(q) > MAX_QUERY_CHARS:
             raise QueryRefused("q", f"must be at most {MAX_QUERY_CHARS} characters")
-        return cls(q=q, stage=stage, department=department, channel=channel, page=page_number(params))
+        unread = one_of(params, "unread", UNREAD_CHOICES, "") == "1"
+        return cls(q=q, stage=stage, department=department, channel=channel, unread=unread, page=page_number(params))
 
     def query_params(self, **changes: Any) -> dict[str, str]:
-        values = {"q": self.q, "stage": self.stage, "department": self.department, "channel": self.channel}
+        values = {
+            "q": self.q,
+            "stage": self.stage,
+            "department": self.department,
+            "channel": self.channel,
+            "unread": "1" if self.unread else "",
+        }
         values.update({key: str(value) for key, value in changes.items()})
         return {key: value for key, value in values.items() if value and not (key == "stage" and value == OPEN)}
 
@@ -64,6 +74,8 @@ class InboxPage:
     page: int
     page_size: int
     departments: list[str]
+    unread: int = 0
+    """Complaints with unread customer mail, whatever the filter."""
 
     @property
     def pages(self) -> int:
@@ -78,9 +90,15 @@ async def load_inbox(queries: ComplaintQueries, inbox: InboxFilter, page_size: i
         stage=None if inbox.stage in (OPEN, ALL) else Stage(inbox.stage),
         department=inbox.department,
         channel=inbox.channel,
+        unread_only=inbox.unread,
         limit=page_size,
         offset=(inbox.page - 1) * page_size,
     )
     return InboxPage(
-        rows=found.rows, total=found.total, page=inbox.page, page_size=page_size, departments=found.departments
+        rows=found.rows,
+        total=found.total,
+        page=inbox.page,
+        page_size=page_size,
+        departments=found.departments,
+        unread=found.unread,
     )

@@ -147,4 +147,5 @@ FIELDS: dict[str, str] = {
     "primary_case_number": N_("Case number of the complaint to keep"),
     "primary_complaint_id": N_("Complaint to keep"),
     "text": N_("Note"),
+    "attachments": N_("Attachments"),
 }

@@ -39,7 +39,7 @@ async def test_the_written_reply_keeps_the_space_before_the_receipt_time(complai
     state = (await complaints.register()).state
     first = await answered(complaints, state)
     _title, body = render_document(DocumentKind.WRITTEN_REPLY, Occasion(first.state, first.event, SETTINGS))
-    assert "khiếu nại của Quý khách lúc 02/03/2026 09:00 qua thư điện tử" in text_of(body)
+    assert "khiếu nại của Quý khách lúc 02/03/2026 09:00 qua đường dây nóng" in text_of(body)
 
     state = await complaints.record(first)
     state = await complaints.step(state, Action.CLOSE, {"summary": "Đã hoàn phí", "lessons_learned": "Kiểm tra gói"})

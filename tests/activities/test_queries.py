@@ -62,7 +62,7 @@ async def test_list_complaints_filters_by_stage_department_and_overdue(complaint
     [summary] = await queries.list_complaints(stage=Stage.CLOSED, department=department)
     assert summary.case_number == closed.case_number
     assert summary.resolution_due_date == date(2026, 3, 30)
-    assert summary.channel.value == "email" and summary.cycle == 1
+    assert summary.channel.value == "phone" and summary.cycle == 1
 
     page = await queries.list_complaints(department=department, limit=2)
     rest = await queries.list_complaints(department=department, limit=2, offset=2)

@@ -296,7 +296,7 @@ async def test_the_receipt_form_is_rendered_in_vietnamese(complaints: Complaints
     assert "03/03/2026 09:00" in html  # first response due, 24 hours later
     assert "24:00 ngày 30/03/2026" in html  # resolution due date
     assert CUSTOMER_NAME in html and CUSTOMER_PHONE in html and CUSTOMER_EMAIL in html
-    assert "thư điện tử" in html  # the channel, in Vietnamese
+    assert "đường dây nóng" in html  # the channel, in Vietnamese
     assert "<b>sai</b>" not in html and "Cước &lt;b&gt;sai&lt;/b&gt; &amp; &#34;phí lạ&#34;" in html
 
 

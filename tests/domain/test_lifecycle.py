@@ -76,6 +76,35 @@ def test_receipt_writes_receipt_form_and_first_event() -> None:
     assert transition.state.stage is Stage.RECEIVED
 
 
+def written_in(channel: str, email: str | None = "an@example.vn") -> Intake:
+    customer = {"name": "Nguyễn Văn A", "phone": "0901234567"} | ({"email": email} if email else {})
+    return Intake.model_validate(
+        {"customer": customer, "channel": channel, "subject": "Website down", "description": "Trang web lỗi."}
+    )
+
+
+@pytest.mark.parametrize("channel", ["email", "web"])
+def test_a_customer_who_wrote_in_gets_a_receipt_that_is_no_first_response(channel: str) -> None:
+    """The receipt mail carries the case number and the due date; only staff's own message answers the 24 hours."""
+    transition = start_state("c1", "KN-2026-000001", written_in(channel), clocks(RECEIVED), RECEIVED)
+    assert [(n.recipient, n.template) for n in transition.notifications] == [(Recipient.CUSTOMER, "receipt")]
+    assert transition.state.first_responded_at is None
+    assert next_clock(transition.state) == next_clock(new_complaint())  # the first-response reminder still comes
+    acknowledged = act(transition.state, Action.ACKNOWLEDGE)
+    assert acknowledged.first_responded_at is not None
+
+
+@pytest.mark.parametrize(
+    ("channel", "email"),
+    [("phone", "an@example.vn"), ("support_ticket", "an@example.vn"), ("email", None), ("letter", "an@example.vn")],
+)
+def test_no_receipt_mail_where_an_agent_or_another_system_answers(channel: str, email: str | None) -> None:
+    """Phone, branch and letter have an agent and the receipt form; a ticket's system answers its own customer;
+    and without an address there is nowhere to send it."""
+    intake = written_in(channel, email)
+    assert start_state("c1", "KN-2026-000001", intake, clocks(RECEIVED), RECEIVED).notifications == []
+
+
 def test_full_path_to_close() -> None:
     s = new_complaint()
     s = act(s, Action.ACKNOWLEDGE)

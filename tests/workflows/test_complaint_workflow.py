@@ -93,7 +93,8 @@ async def test_full_lifecycle(intake: Any, complaints: ComplaintClient, pool: as
         r["recipient"] + ":" + (r["department"] or "")
         for r in await pool.fetch("SELECT recipient, department FROM outbox WHERE complaint_id = $1", cid)
     )
-    assert recipients.count("customer:") == 4  # acknowledge, request_info, send_resolution, report_followup
+    # the receipt (it came by e-mail), acknowledge, request_info, send_resolution, report_followup
+    assert recipients.count("customer:") == 5
     assert "department:network" in recipients and "department:technical" in recipients
     await keep_history(cid, "full_lifecycle")
 

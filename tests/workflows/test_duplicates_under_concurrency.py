@@ -59,4 +59,4 @@ async def test_twenty_identical_starts_signals_and_updates_apply_once(
     customer_messages = await pool.fetchval(
         "SELECT count(*) FROM outbox WHERE complaint_id = $1 AND recipient = 'customer'", cid
     )
-    assert customer_messages == 2  # the acknowledgement and the request for information, once each
+    assert customer_messages == 3  # the receipt (started 20 times), the acknowledgement and the request, once each

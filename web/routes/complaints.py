@@ -18,11 +18,15 @@ from starlette.routing import Route
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError
 
+from activities.conversation import ConversationMessage, ConversationQueries
 from activities.queries import ComplaintQueries
+from domain.actions import Action
 from domain.fields import CASE_NUMBER_PATTERN, COMPLAINT_ID_PATTERN
 from domain.intake import IntakeError
-from domain.models import ComplaintState
+from domain.models import ComplaintState, Stage
 from starter.client import ActionFailed, ComplaintClient
+from web.clock import local_time
+from web.customer_mail import mark_customer_mail_seen
 from web.forms import (
     ACTION_FORMS,
     ActionForm,
@@ -48,6 +52,16 @@ TIMELINE_PAGE_SIZE = 50
 """Events on one page of a complaint's timeline: a busy month of work, and a page of tens of kilobytes."""
 
 
+def wrote_after_closing(state: ComplaintState, conversation: list[ConversationMessage]) -> ConversationMessage | None:
+    """The customer's latest own message since the complaint was closed, if it is closed: agents are offered a
+    reopen naming it. Only an offer: a customer's mail never reopens a complaint by itself."""
+    if state.stage is not Stage.CLOSED or state.closed_at is None:
+        return None
+    closed_at = state.closed_at
+    written = [m for m in conversation if m.from_customer and m.kind != "received" and m.at > closed_at]
+    return written[-1] if written else None
+
+
 def _valid_complaint_id(value: str) -> bool:
     """An id that cannot exist is a 404 without asking the database."""
     return COMPLAINT_ID_PATTERN.fullmatch(value) is not None
@@ -62,6 +76,7 @@ class ComplaintPages:
         self.pages = pages
         self.complaints = complaints
         self.queries = queries
+        self.conversations = ConversationQueries(pages.pool)
         self.attachments = attachments
 
     def routes(self) -> list[Route]:
@@ -161,6 +176,8 @@ class ComplaintPages:
         request_ids = {form.action: new_request_id() for form in forms}
         if failed is not None and failed.request_id:
             request_ids[failed.action] = failed.request_id
+        conversation = await self.conversations.conversation(complaint_id)
+        reopen_offer = wrote_after_closing(state, conversation) if Action.REOPEN in allowed else None
         return self.pages.render(
             ctx,
             "complaint.html",
@@ -171,6 +188,16 @@ class ComplaintPages:
             timeline_url=lambda number: page_path + (f"?page={number}" if number > 1 else "") + "#timeline",
             documents=await self.queries.documents(complaint_id),
             attachments=await self.attachments.listed(complaint_id),
+            conversation=conversation,
+            reopen_offer=reopen_offer,
+            reopen_reason=(
+                ctx.tr.gettext(
+                    "The customer wrote on %(date)s, after the complaint was closed.",
+                    date=local_time(reopen_offer.at),
+                )
+                if reopen_offer
+                else None
+            ),
             forms=forms,
             specs=ACTION_FORMS,
             request_ids=request_ids,
@@ -188,6 +215,8 @@ class ComplaintPages:
         ctx = await self.pages.signed_in(request)
         timeline_page = page_number(request.query_params)
         state = await self.snapshot(ctx, request.path_params["complaint_id"])
+        assert ctx.user is not None
+        await mark_customer_mail_seen(self.pages.pool, state.complaint_id, ctx.user.username)
         return await self.complaint_page(ctx, state, timeline_page=timeline_page)
 
     async def document(self, request: Request) -> Response:
