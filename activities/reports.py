@@ -1,0 +1,613 @@
+"""The managers' reports (issue 15): read-only SQL over the record, one query per table a page shows.
+
+What is counted, decided once here so every page, CSV and test agrees:
+
+* **The unit is a complaint's current cycle**, as the snapshot (`complaints`) holds it: its receipt (`received_at`:
+  the receipt, the earliest one after a merge, or the reopen that started the cycle), its promised deadlines and
+  its own working days (`cycle_working_days`, the calendar its deadlines were computed with, so a later calendar
+  change moves neither a promise nor how long a complaint took). A period selects the cycles *received* in it
+  (local dates, Asia/Ho_Chi_Minh, both ends included). Earlier cycles of a reopened complaint are counted in
+  "volume" (its reopens), not again in the SLA figures.
+* **SLA**: merged duplicates and withdrawn complaints are left out (their clocks ended without an answer). A first
+  response is *met* when the first message to the customer went at or before its due instant (24 clock hours);
+  its share is of the complaints whose first response is *decided* (answered, marked breached, or past due by
+  `now`). Resolution likewise: answered (`send_resolution` or `resolve_on_first_contact`) at or before the
+  resolution due instant (end of the 20th working day), of those answered, breached or past due. Breaches are the
+  flags the workflow's timers set. Time to first response is in clock hours; time to resolution in working days
+  after the local date of receipt up to and including the local date of the answer, counted in the complaint's own
+  working days (0: answered the day it came). Medians and 90th percentiles interpolate (`percentile_cont`).
+* **Where the time goes**: the timeline's events say which stage each one led to (the same rules as
+  `domain.lifecycle.apply_action`); a stage's time runs from the event that entered it to the next one that changed
+  the stage, or to `now` while the complaint is still there. Spans of the current cycle of the cycles received in
+  the period; closed, merged and withdrawn are ends, not waits, and have no time.
+* **Work in progress** is now, whatever the period: open complaints (not closed, merged or withdrawn), their age in
+  working days since receipt, those due in the next three working days (not yet overdue), and the overdue ones
+  (the inbox's "overdue": marked breached, or past a due instant before its timer said so).
+* **Volume** counts timeline events in the period, by the local week (Monday) they happened in: receipts, reopens,
+  merges (duplicates merged away), withdrawals and answers; the reopen rate is reopens per answer sent.
+* **Lessons learned** are those written at each close in the period, with the cause last recorded before it.
+
+Department and channel filters and groups are the complaint's current ones (after any transfer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import asyncpg
+
+from domain.calendar import BUSINESS_TZ
+from domain.lifecycle import OPEN_STAGES
+from domain.models import Stage
+
+TZ = "Asia/Ho_Chi_Minh"
+assert str(BUSINESS_TZ) == TZ, "the reports' SQL names the business time zone"
+
+AGE_BUCKETS: tuple[tuple[int, int | None], ...] = ((0, 5), (6, 10), (11, 15), (16, 20), (21, None))
+"""Ages of open complaints in working days since receipt; the last is past the 20 the policy allows."""
+DUE_SOON_WORKING_DAYS = 3
+LESSONS_SHOWN = 200
+"""Lessons listed on the page (the CSV has them all); the groups above count every one."""
+WIP_ROWS_SHOWN = 200
+RECURRING_CAUSES_SHOWN = 20
+
+_OPEN = "(" + ", ".join(f"'{stage.value}'" for stage in sorted(OPEN_STAGES)) + ")"
+"""A literal list (stage names are our own constants), so the planner matches the partial index on open stages."""
+WAITING_STAGES = [stage for stage in Stage if stage in OPEN_STAGES]
+"""Stages in which time is spent, in the order of the process."""
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    """A period of local dates (both included) and optional department and channel; what the URL's query holds."""
+
+    start: date
+    end: date
+    department: str = ""
+    channel: str = ""
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError("the period ends before it starts")
+
+    @property
+    def since(self) -> datetime:
+        return datetime.combine(self.start, time(0), tzinfo=BUSINESS_TZ).astimezone(UTC)
+
+    @property
+    def until(self) -> datetime:
+        """Exclusive: the start of the day after the last."""
+        return datetime.combine(self.end + timedelta(days=1), time(0), tzinfo=BUSINESS_TZ).astimezone(UTC)
+
+    @staticmethod
+    def month(year: int, month: int, department: str = "", channel: str = "") -> ReportFilter:
+        first = date(year, month, 1)
+        last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        return ReportFilter(first, last, department, channel)
+
+
+class _Sql:
+    """Arguments numbered as they are added, and the filters' conditions on a complaints alias."""
+
+    def __init__(self) -> None:
+        self.args: list[Any] = []
+
+    def arg(self, value: Any) -> str:
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def filters(self, where: ReportFilter, alias: str = "c") -> str:
+        conditions = ""
+        if where.department:
+            conditions += f" AND {alias}.department = {self.arg(where.department)}"
+        if where.channel:
+            conditions += f" AND {alias}.channel = {self.arg(where.channel)}"
+        return conditions
+
+
+def _share(part: int, whole: int) -> float | None:
+    return None if whole == 0 else part / whole
+
+
+# ---- SLA compliance ----
+
+
+@dataclass(frozen=True)
+class SlaRow:
+    """The SLA figures of one group (a month `YYYY-MM`, a department, a channel, or the whole period)."""
+
+    key: str
+    complaints: int
+    first_response_decided: int
+    first_response_met: int
+    first_response_breaches: int
+    resolution_decided: int
+    resolution_met: int
+    resolution_breaches: int
+    first_response_hours_median: float | None
+    first_response_hours_p90: float | None
+    resolution_days_median: float | None
+    resolution_days_p90: float | None
+
+    @property
+    def first_response_share(self) -> float | None:
+        return _share(self.first_response_met, self.first_response_decided)
+
+    @property
+    def resolution_share(self) -> float | None:
+        return _share(self.resolution_met, self.resolution_decided)
+
+
+@dataclass(frozen=True)
+class SlaReport:
+    by_month: list[SlaRow]
+    by_department: list[SlaRow]
+    by_channel: list[SlaRow]
+    total: SlaRow
+
+
+_SLA = """
+WITH cohort AS (
+    SELECT to_char(c.received_at AT TIME ZONE '{tz}', 'YYYY-MM') AS month, c.department, c.channel,
+           c.received_at, c.first_response_due, c.first_responded_at, c.first_response_breached,
+           c.resolution_due, c.cycle_resolved_at AS resolved_at, c.resolution_breached,
+           extract(epoch FROM c.first_responded_at - c.received_at) / 3600.0 AS response_hours,
+           CASE WHEN c.cycle_resolved_at IS NOT NULL THEN complaint_working_days_between(
+               c.cycle_working_days, (c.received_at AT TIME ZONE '{tz}')::date,
+               (c.cycle_resolved_at AT TIME ZONE '{tz}')::date) END AS resolution_days
+    FROM complaints c
+    WHERE c.received_at >= {since} AND c.received_at < {until} AND c.stage NOT IN ('merged', 'withdrawn'){filters}
+)
+SELECT GROUPING(month, department, channel) AS grouping, month, department, channel,
+    count(*) AS complaints,
+    count(*) FILTER (WHERE first_responded_at IS NOT NULL OR first_response_breached OR first_response_due <= {now})
+        AS first_response_decided,
+    count(*) FILTER (WHERE first_responded_at <= first_response_due) AS first_response_met,
+    count(*) FILTER (WHERE first_response_breached) AS first_response_breaches,
+    count(*) FILTER (WHERE resolved_at IS NOT NULL OR resolution_breached OR resolution_due <= {now})
+        AS resolution_decided,
+    count(*) FILTER (WHERE resolved_at <= resolution_due) AS resolution_met,
+    count(*) FILTER (WHERE resolution_breached) AS resolution_breaches,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY response_hours) AS first_response_hours_median,
+    percentile_cont(0.9) WITHIN GROUP (ORDER BY response_hours) AS first_response_hours_p90,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY resolution_days) AS resolution_days_median,
+    percentile_cont(0.9) WITHIN GROUP (ORDER BY resolution_days) AS resolution_days_p90
+FROM cohort
+GROUP BY GROUPING SETS ((month), (department), (channel), ())
+ORDER BY 1, 2, 3, 4
+"""
+
+# GROUPING(month, department, channel): a bit set for each column *not* grouped by (month is the highest bit).
+_BY_MONTH, _BY_DEPARTMENT, _BY_CHANNEL, _TOTAL = 0b011, 0b101, 0b110, 0b111
+
+
+# ---- where the time goes ----
+
+
+@dataclass(frozen=True)
+class StageTime:
+    """Time spent in one stage by the cycles received in the period."""
+
+    stage: str
+    complaints: int
+    visits: int
+    hours: float
+
+    @property
+    def mean_hours(self) -> float:
+        return self.hours / self.visits if self.visits else 0.0
+
+
+@dataclass(frozen=True)
+class StageReport:
+    stages: list[StageTime]
+
+    @property
+    def total_hours(self) -> float:
+        return sum(stage.hours for stage in self.stages)
+
+    def share(self, stage: StageTime) -> float | None:
+        return _share_float(stage.hours, self.total_hours)
+
+
+def _share_float(part: float, whole: float) -> float | None:
+    return None if whole <= 0 else part / whole
+
+
+_STAGE_TIME = """
+WITH cohort AS (
+    SELECT c.complaint_id, c.cycle FROM complaints c
+    WHERE c.received_at >= {since} AND c.received_at < {until}{filters}
+), marked AS (
+    SELECT e.complaint_id, e.seq, e.at, e.cycle, cohort.cycle AS current_cycle,
+        CASE e.kind
+            WHEN 'received' THEN 'received'
+            WHEN 'reopen' THEN 'received'
+            WHEN 'acknowledge' THEN 'analysing'
+            WHEN 'request_info' THEN 'awaiting_customer'
+            WHEN 'customer_info_received' THEN
+                CASE WHEN bool_or(e.kind = 'cause_identified') OVER timeline THEN 'cause_identified'
+                     ELSE 'analysing' END
+            WHEN 'cause_identified' THEN 'cause_identified'
+            WHEN 'propose_plan' THEN 'awaiting_approval'
+            WHEN 'manager_approval' THEN
+                CASE WHEN (e.data->>'approved')::boolean THEN 'approved' ELSE 'cause_identified' END
+            WHEN 'send_resolution' THEN 'answered'
+            WHEN 'resolve_on_first_contact' THEN 'answered'
+            WHEN 'close' THEN 'closed'
+            WHEN 'merge_into' THEN 'merged'
+            WHEN 'withdraw' THEN 'withdrawn'
+        END AS stage
+    FROM cohort JOIN complaint_events e USING (complaint_id)
+    WINDOW timeline AS (PARTITION BY e.complaint_id ORDER BY e.seq)
+), spans AS (
+    SELECT complaint_id, cycle, current_cycle, stage, at AS since,
+        lead(at) OVER (PARTITION BY complaint_id ORDER BY seq) AS until
+    FROM marked WHERE stage IS NOT NULL
+)
+SELECT stage, count(DISTINCT complaint_id) AS complaints, count(*) AS visits,
+    sum(greatest(0, extract(epoch FROM coalesce(until, {now}) - since))) / 3600.0 AS hours
+FROM spans
+WHERE cycle = current_cycle AND stage IN {open}
+GROUP BY stage
+"""
+"""`customer_info_received` goes back to the cause when one was recorded before (in any cycle: a reopen keeps the
+cause), as `apply_action` does; a plan rejected goes back to the cause."""
+
+
+# ---- work in progress ----
+
+
+@dataclass(frozen=True)
+class OpenComplaint:
+    """One open complaint as the work-in-progress lists show it, with what a manager needs to pick it up."""
+
+    complaint_id: str
+    case_number: str
+    subject: str
+    stage: str
+    department: str
+    channel: str
+    received_at: datetime
+    resolution_due: datetime
+    resolution_due_date: date
+    age_working_days: int
+    working_days_left: int
+    first_response_breached: bool
+    resolution_breached: bool
+
+
+@dataclass(frozen=True)
+class WorkInProgress:
+    """Open complaints now: counts by stage and age, those due soon and the overdue ones (most urgent first)."""
+
+    today: date
+    by_stage_and_age: dict[tuple[str, int], int]
+    """(stage, index into `AGE_BUCKETS`) -> open complaints."""
+    due_soon: list[OpenComplaint]
+    due_soon_total: int
+    overdue: list[OpenComplaint]
+    overdue_total: int
+
+    @property
+    def open_total(self) -> int:
+        return sum(self.by_stage_and_age.values())
+
+    def stage_total(self, stage: str) -> int:
+        return sum(n for (s, _), n in self.by_stage_and_age.items() if s == stage)
+
+    def age_total(self, bucket: int) -> int:
+        return sum(n for (_, b), n in self.by_stage_and_age.items() if b == bucket)
+
+
+_WIP_COLUMNS = """
+SELECT c.complaint_id, c.case_number, c.subject, c.stage, c.department, c.channel, c.received_at,
+    c.resolution_due, c.resolution_due_date, c.first_response_breached, c.resolution_breached,
+    c.first_responded_at, c.first_response_due,
+    complaint_working_days_between(c.cycle_working_days, (c.received_at AT TIME ZONE '{tz}')::date, {today})
+        AS age_working_days,
+    complaint_working_days_between(c.cycle_working_days, {today}, c.resolution_due_date) AS working_days_left
+FROM complaints c WHERE c.stage IN {open}{filters}
+"""
+_OVERDUE = (
+    "(first_response_breached OR resolution_breached OR resolution_due <= {now}"
+    " OR (first_responded_at IS NULL AND first_response_due <= {now}))"
+)
+_WIP_BUCKETS = """
+WITH open AS ({columns})
+SELECT stage, CASE {buckets} END AS bucket, count(*) AS complaints FROM open GROUP BY 1, 2
+"""
+_WIP_LIST = """
+WITH open AS ({columns})
+SELECT *, count(*) OVER () AS total FROM open WHERE {condition}
+ORDER BY resolution_due, case_number {limit}
+"""
+
+
+# ---- volume ----
+
+
+@dataclass(frozen=True)
+class WeekVolume:
+    week: date
+    """The Monday of the local week."""
+    received: int
+    reopened: int
+    merged: int
+    withdrawn: int
+    answered: int
+    received_by_channel: dict[str, int] = field(default_factory=dict)
+    received_by_department: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VolumeReport:
+    weeks: list[WeekVolume]
+    channels: list[str]
+    departments: list[str]
+
+    def total(self, name: str) -> int:
+        return sum(getattr(week, name) for week in self.weeks)
+
+    @property
+    def reopen_rate(self) -> float | None:
+        """Reopens per answer sent in the period: how often the customer disputed the outcome."""
+        return _share(self.total("reopened"), self.total("answered"))
+
+
+_VOLUME_KINDS = {
+    "received": "received",
+    "reopen": "reopened",
+    "merge_into": "merged",
+    "withdraw": "withdrawn",
+    "send_resolution": "answered",
+    "resolve_on_first_contact": "answered",
+}
+_VOLUME = """
+SELECT date_trunc('week', e.at AT TIME ZONE '{tz}')::date AS week, e.kind, c.channel, c.department,
+    count(*) AS events
+FROM complaint_events e JOIN complaints c USING (complaint_id)
+WHERE e.kind = ANY({kinds}::text[]) AND e.at >= {since} AND e.at < {until}{filters}
+GROUP BY 1, 2, 3, 4
+"""
+
+
+# ---- lessons learned ----
+
+
+@dataclass(frozen=True)
+class Lesson:
+    complaint_id: str
+    case_number: str
+    department: str
+    closed_at: datetime
+    cycle: int
+    summary: str
+    lessons_learned: str
+    cause: str | None
+    company_at_fault: bool | None
+
+
+@dataclass(frozen=True)
+class LessonGroup:
+    department: str
+    company_at_fault: bool | None
+    """None: closed without a recorded cause."""
+    closes: int
+
+
+@dataclass(frozen=True)
+class RecurringCause:
+    cause: str
+    """As first written (the grouping ignores case and surrounding spaces)."""
+    closes: int
+    departments: list[str]
+
+
+@dataclass(frozen=True)
+class LessonsReport:
+    groups: list[LessonGroup]
+    recurring_causes: list[RecurringCause]
+    lessons: list[Lesson]
+    total: int
+    search: str
+
+
+_LESSONS = """
+WITH closes AS (
+    SELECT e.complaint_id, c.case_number, c.department, e.at AS closed_at, e.cycle,
+        e.data->>'summary' AS summary, e.data->>'lessons_learned' AS lessons_learned,
+        cause.data->>'cause' AS cause, (cause.data->>'company_at_fault')::boolean AS company_at_fault
+    FROM complaint_events e JOIN complaints c USING (complaint_id)
+    LEFT JOIN LATERAL (
+        SELECT x.data FROM complaint_events x
+        WHERE x.complaint_id = e.complaint_id AND x.seq < e.seq AND x.kind = 'cause_identified'
+        ORDER BY x.seq DESC LIMIT 1
+    ) cause ON true
+    WHERE e.kind = 'close' AND e.at >= {since} AND e.at < {until}{filters}
+)
+SELECT * FROM closes {search}
+"""
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class ComplaintReports:
+    """The reports' queries; each takes the filter (and `now`, so a test can pin the moment) and answers rows."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def _fetch(self, query: str, args: Sequence[Any]) -> list[asyncpg.Record]:
+        async with self._pool.acquire() as conn:
+            rows: list[asyncpg.Record] = await conn.fetch(query, *args)
+        return rows
+
+    async def sla(self, where: ReportFilter, now: datetime | None = None) -> SlaReport:
+        sql = _Sql()
+        query = _SLA.format(
+            tz=TZ,
+            since=sql.arg(where.since),
+            until=sql.arg(where.until),
+            now=sql.arg(now or datetime.now(UTC)),
+            filters=sql.filters(where),
+        )
+        rows = await self._fetch(query, sql.args)
+
+        def row(record: asyncpg.Record, key: str) -> SlaRow:
+            values = {name: record[name] for name in SlaRow.__dataclass_fields__ if name != "key"}
+            return SlaRow(key=key, **values)
+
+        report: dict[int, list[SlaRow]] = {_BY_MONTH: [], _BY_DEPARTMENT: [], _BY_CHANNEL: [], _TOTAL: []}
+        for record in rows:
+            grouping = record["grouping"]
+            key = {_BY_MONTH: "month", _BY_DEPARTMENT: "department", _BY_CHANNEL: "channel"}.get(grouping)
+            report[grouping].append(row(record, record[key] if key else ""))
+        total = report[_TOTAL][0] if report[_TOTAL] else _empty_sla()
+        return SlaReport(report[_BY_MONTH], report[_BY_DEPARTMENT], report[_BY_CHANNEL], total)
+
+    async def stage_time(self, where: ReportFilter, now: datetime | None = None) -> StageReport:
+        sql = _Sql()
+        query = _STAGE_TIME.format(
+            since=sql.arg(where.since),
+            until=sql.arg(where.until),
+            now=sql.arg(now or datetime.now(UTC)),
+            filters=sql.filters(where),
+            open=_OPEN,
+        )
+        found = {record["stage"]: record for record in await self._fetch(query, sql.args)}
+        return StageReport(
+            [
+                StageTime(stage.value, found[stage]["complaints"], found[stage]["visits"], float(found[stage]["hours"]))
+                for stage in WAITING_STAGES
+                if stage.value in found
+            ]
+        )
+
+    async def work_in_progress(
+        self, where: ReportFilter, now: datetime | None = None, limit: int | None = WIP_ROWS_SHOWN
+    ) -> WorkInProgress:
+        """Open complaints now; the period of `where` plays no part. `limit` bounds each list (None: all)."""
+        now = now or datetime.now(UTC)
+        today = now.astimezone(BUSINESS_TZ).date()
+        sql = _Sql()
+        columns = _WIP_COLUMNS.format(tz=TZ, today=sql.arg(today), open=_OPEN, filters=sql.filters(where))
+        buckets = (
+            " ".join(
+                f"WHEN age_working_days <= {high} THEN {index}" for index, (_, high) in enumerate(AGE_BUCKETS) if high
+            )
+            + f" ELSE {len(AGE_BUCKETS) - 1}"
+        )
+        counted = await self._fetch(_WIP_BUCKETS.format(columns=columns, buckets=buckets), sql.args)
+        moment = sql.arg(now)
+        overdue = _OVERDUE.format(now=moment)
+        limited = "" if limit is None else f"LIMIT {int(limit)}"
+        due_soon_rows = await self._fetch(
+            _WIP_LIST.format(
+                columns=columns,
+                condition=f"NOT {overdue} AND working_days_left <= {DUE_SOON_WORKING_DAYS}",
+                limit=limited,
+            ),
+            sql.args,
+        )
+        overdue_rows = await self._fetch(_WIP_LIST.format(columns=columns, condition=overdue, limit=limited), sql.args)
+        return WorkInProgress(
+            today=today,
+            by_stage_and_age={(r["stage"], r["bucket"]): r["complaints"] for r in counted},
+            due_soon=[_open_complaint(r) for r in due_soon_rows],
+            due_soon_total=due_soon_rows[0]["total"] if due_soon_rows else 0,
+            overdue=[_open_complaint(r) for r in overdue_rows],
+            overdue_total=overdue_rows[0]["total"] if overdue_rows else 0,
+        )
+
+    async def volume(self, where: ReportFilter) -> VolumeReport:
+        sql = _Sql()
+        query = _VOLUME.format(
+            tz=TZ,
+            kinds=sql.arg(sorted(_VOLUME_KINDS)),
+            since=sql.arg(where.since),
+            until=sql.arg(where.until),
+            filters=sql.filters(where),
+        )
+        weeks: dict[date, dict[str, Any]] = {}
+        channels: set[str] = set()
+        departments: set[str] = set()
+        for record in await self._fetch(query, sql.args):
+            week = weeks.setdefault(
+                record["week"],
+                {name: 0 for name in set(_VOLUME_KINDS.values())} | {"by_channel": {}, "by_department": {}},
+            )
+            name = _VOLUME_KINDS[record["kind"]]
+            week[name] += record["events"]
+            if name == "received":
+                channel, department = record["channel"], record["department"]
+                week["by_channel"][channel] = week["by_channel"].get(channel, 0) + record["events"]
+                week["by_department"][department] = week["by_department"].get(department, 0) + record["events"]
+                channels.add(channel)
+                departments.add(department)
+        return VolumeReport(
+            weeks=[
+                WeekVolume(
+                    week=monday,
+                    received=counts["received"],
+                    reopened=counts["reopened"],
+                    merged=counts["merged"],
+                    withdrawn=counts["withdrawn"],
+                    answered=counts["answered"],
+                    received_by_channel=counts["by_channel"],
+                    received_by_department=counts["by_department"],
+                )
+                for monday, counts in sorted(weeks.items())
+            ],
+            channels=sorted(channels),
+            departments=sorted(departments),
+        )
+
+    async def lessons(self, where: ReportFilter, search: str = "", limit: int | None = LESSONS_SHOWN) -> LessonsReport:
+        """Lessons written at each close in the period, newest first; `search` matches the lessons, the summary or
+        the cause anywhere, case-insensitively. The groups and recurring causes count every match."""
+        sql = _Sql()
+        condition = ""
+        if search:
+            anywhere = sql.arg("%" + _escape_like(search) + "%")
+            condition = f"WHERE lessons_learned ILIKE {anywhere} OR summary ILIKE {anywhere} OR cause ILIKE {anywhere}"
+        closes = _LESSONS.format(
+            since=sql.arg(where.since), until=sql.arg(where.until), filters=sql.filters(where), search=condition
+        )
+        limited = "" if limit is None else f"LIMIT {int(limit)}"
+        async with self._pool.acquire() as conn:
+            groups = await conn.fetch(
+                f"SELECT department, company_at_fault, count(*) AS closes FROM ({closes}) m "
+                "GROUP BY 1, 2 ORDER BY 1, 2 DESC NULLS LAST",
+                *sql.args,
+            )
+            causes = await conn.fetch(
+                f"SELECT min(trim(cause)) AS cause, count(*) AS closes, array_agg(DISTINCT department) AS departments"
+                f" FROM ({closes}) m WHERE cause IS NOT NULL GROUP BY lower(trim(cause)) HAVING count(*) > 1"
+                f" ORDER BY 2 DESC, 1 LIMIT {RECURRING_CAUSES_SHOWN}",
+                *sql.args,
+            )
+            rows = await conn.fetch(
+                f"SELECT *, count(*) OVER () AS total FROM ({closes}) m ORDER BY closed_at DESC, case_number {limited}",
+                *sql.args,
+            )
+        return LessonsReport(
+            groups=[LessonGroup(r["department"], r["company_at_fault"], r["closes"]) for r in groups],
+            recurring_causes=[RecurringCause(r["cause"], r["closes"], sorted(r["departments"])) for r in causes],
+            lessons=[Lesson(**{name: r[name] for name in Lesson.__dataclass_fields__}) for r in rows],
+            total=rows[0]["total"] if rows else 0,
+            search=search,
+        )
+
+
+def _open_complaint(record: asyncpg.Record) -> OpenComplaint:
+    return OpenComplaint(**{name: record[name] for name in OpenComplaint.__dataclass_fields__})
+
+
+def _empty_sla() -> SlaRow:
+    return SlaRow("", 0, 0, 0, 0, 0, 0, 0, None, None, None, None)
