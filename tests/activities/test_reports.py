@@ -395,3 +395,25 @@ def test_a_period_is_local_dates_both_included() -> None:
     assert ReportFilter.month(2026, 12).end == date(2026, 12, 31)
     with pytest.raises(ValueError):
         ReportFilter(date(2026, 3, 2), date(2026, 3, 1))
+
+
+async def test_working_days_between_counts_the_cycles_own_days_then_weekdays(pool: asyncpg.Pool) -> None:
+    """`complaint_working_days_between` (migration 0009) against a plain count: the cycle's list, a day off in it
+    (10 March), and weekdays past its end."""
+    first = date(2026, 3, 2)
+    days = [d for d in (first + timedelta(days=n) for n in range(30)) if d.weekday() < 5 and d != date(2026, 3, 10)]
+    last = days[-1]
+
+    def expected(listed: list[date], since: date, until: date) -> int:
+        inside = sum(1 for d in listed if since < d <= until)
+        start = max(since, listed[-1]) if listed else since
+        beyond = sum(1 for n in range(1, (until - start).days + 1) if (start + timedelta(days=n)).weekday() < 5)
+        return inside + beyond
+
+    cases = [(first, first), (first, date(2026, 3, 9)), (first, date(2026, 3, 11)), (date(2026, 3, 7), last)]
+    cases += [(first, last + timedelta(days=n)) for n in range(0, 20)]
+    cases += [(last + timedelta(days=2), last + timedelta(days=40)), (date(2026, 3, 20), date(2026, 3, 1))]
+    for listed in (days, []):
+        for since, until in cases:
+            got = await pool.fetchval("SELECT complaint_working_days_between($1, $2, $3)", listed, since, until)
+            assert got == (expected(listed, since, until) if until > since else 0), (len(listed), since, until)
