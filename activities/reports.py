@@ -16,28 +16,33 @@ What is counted, decided once here so every page, CSV and test agrees:
   flags the workflow's timers set. Time to first response is in clock hours; time to resolution in working days
   after the local date of receipt up to and including the local date of the answer, counted in the complaint's own
   working days (0: answered the day it came). Medians and 90th percentiles interpolate (`percentile_cont`).
-* **Where the time goes**: the timeline's events say which stage each one led to (the same rules as
+* **Where the time goes**: each event of the timeline says which stage it led to (the rules of
   `domain.lifecycle.apply_action`); a stage's time runs from the event that entered it to the next one that changed
-  the stage, or to `now` while the complaint is still there. Spans of the current cycle of the cycles received in
-  the period; closed, merged and withdrawn are ends, not waits, and have no time.
+  the stage, or to `now` while the complaint is still there. Counted for the current cycle of the cycles received in
+  the period; closed, merged and withdrawn are ends, not waits, and have no time. A trigger keeps these sums per
+  complaint as each event is written (`complaint_stage_clock`, migration 0009), so the report reads one row per
+  complaint instead of the whole timeline.
 * **Work in progress** is now, whatever the period: open complaints (not closed, merged or withdrawn), their age in
   working days since receipt, those due in the next three working days (not yet overdue), and the overdue ones
   (the inbox's "overdue": marked breached, or past a due instant before its timer said so).
 * **Volume** counts timeline events in the period, by the local week (Monday) they happened in: receipts, reopens,
   merges (duplicates merged away), withdrawals and answers; the reopen rate is reopens per answer sent.
-* **Lessons learned** are those written at each close in the period, with the cause last recorded before it.
+* **Lessons learned** are those written at each close in the period, with the cause last recorded before it (the
+  register `complaint_closes`, kept by the same trigger).
 
 Department and channel filters and groups are the complaint's current ones (after any transfer).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
+import asyncpg.pool
 
 from domain.calendar import BUSINESS_TZ
 from domain.lifecycle import OPEN_STAGES
@@ -53,6 +58,9 @@ LESSONS_SHOWN = 200
 """Lessons listed on the page (the CSV has them all); the groups above count every one."""
 WIP_ROWS_SHOWN = 200
 RECURRING_CAUSES_SHOWN = 20
+REPORT_WORK_MEM = "32MB"
+
+Connection: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 
 _OPEN = "(" + ", ".join(f"'{stage.value}'" for stage in sorted(OPEN_STAGES)) + ")"
 """A literal list (stage names are our own constants), so the planner matches the partial index on open stages."""
@@ -151,13 +159,10 @@ class SlaReport:
 
 _SLA = """
 WITH cohort AS (
-    SELECT to_char(c.received_at AT TIME ZONE '{tz}', 'YYYY-MM') AS month, c.department, c.channel,
-           c.received_at, c.first_response_due, c.first_responded_at, c.first_response_breached,
+    SELECT to_char(c.receipt_date, 'YYYY-MM') AS month, c.department, c.channel,
+           c.first_response_due, c.first_responded_at, c.first_response_breached,
            c.resolution_due, c.cycle_resolved_at AS resolved_at, c.resolution_breached,
-           extract(epoch FROM c.first_responded_at - c.received_at) / 3600.0 AS response_hours,
-           CASE WHEN c.cycle_resolved_at IS NOT NULL THEN complaint_working_days_between(
-               c.cycle_working_days, (c.received_at AT TIME ZONE '{tz}')::date,
-               (c.cycle_resolved_at AT TIME ZONE '{tz}')::date) END AS resolution_days
+           c.first_response_hours AS response_hours, c.resolution_working_days AS resolution_days
     FROM complaints c
     WHERE c.received_at >= {since} AND c.received_at < {until} AND c.stage NOT IN ('merged', 'withdrawn'){filters}
 )
@@ -217,45 +222,23 @@ def _share_float(part: float, whole: float) -> float | None:
     return None if whole <= 0 else part / whole
 
 
-_STAGE_TIME = """
-WITH cohort AS (
-    SELECT c.complaint_id, c.cycle FROM complaints c
-    WHERE c.received_at >= {since} AND c.received_at < {until}{filters}
-), marked AS (
-    SELECT e.complaint_id, e.seq, e.at, e.cycle, cohort.cycle AS current_cycle,
-        CASE e.kind
-            WHEN 'received' THEN 'received'
-            WHEN 'reopen' THEN 'received'
-            WHEN 'acknowledge' THEN 'analysing'
-            WHEN 'request_info' THEN 'awaiting_customer'
-            WHEN 'customer_info_received' THEN
-                CASE WHEN bool_or(e.kind = 'cause_identified') OVER timeline THEN 'cause_identified'
-                     ELSE 'analysing' END
-            WHEN 'cause_identified' THEN 'cause_identified'
-            WHEN 'propose_plan' THEN 'awaiting_approval'
-            WHEN 'manager_approval' THEN
-                CASE WHEN (e.data->>'approved')::boolean THEN 'approved' ELSE 'cause_identified' END
-            WHEN 'send_resolution' THEN 'answered'
-            WHEN 'resolve_on_first_contact' THEN 'answered'
-            WHEN 'close' THEN 'closed'
-            WHEN 'merge_into' THEN 'merged'
-            WHEN 'withdraw' THEN 'withdrawn'
-        END AS stage
-    FROM cohort JOIN complaint_events e USING (complaint_id)
-    WINDOW timeline AS (PARTITION BY e.complaint_id ORDER BY e.seq)
-), spans AS (
-    SELECT complaint_id, cycle, current_cycle, stage, at AS since,
-        lead(at) OVER (PARTITION BY complaint_id ORDER BY seq) AS until
-    FROM marked WHERE stage IS NOT NULL
-)
-SELECT stage, count(DISTINCT complaint_id) AS complaints, count(*) AS visits,
-    sum(greatest(0, extract(epoch FROM coalesce(until, {now}) - since))) / 3600.0 AS hours
-FROM spans
-WHERE cycle = current_cycle AND stage IN {open}
-GROUP BY stage
-"""
-"""`customer_info_received` goes back to the cause when one was recorded before (in any cycle: a reopen keeps the
-cause), as `apply_action` does; a plan rejected goes back to the cause."""
+def _stage_time_sql(now: str, since: str, until: str, filters: str) -> str:
+    """One row of sums over the stage clocks (`complaint_stage_clock`, kept by a trigger as the timeline is written)
+    of the cycles received in the period: per waiting stage, the complaints that entered it, the times entered and
+    the seconds spent, the stage a complaint is in now counting up to `now`."""
+    sums = []
+    for index, stage in enumerate(WAITING_STAGES, start=1):
+        running = f"CASE WHEN k.stage = '{stage.value}' THEN greatest(0, extract(epoch FROM {now} - k.entered_at)) END"
+        sums.append(
+            f"count(*) FILTER (WHERE k.visits[{index}] > 0) AS complaints_{index},"
+            f" sum(k.visits[{index}]) AS visits_{index},"
+            f" sum(k.seconds[{index}] + coalesce({running}, 0)) / 3600.0 AS hours_{index}"
+        )
+    return (
+        f"SELECT {', '.join(sums)} FROM complaints c"
+        " JOIN complaint_stage_clock k ON k.complaint_id = c.complaint_id AND k.cycle = c.cycle"
+        f" WHERE c.received_at >= {since} AND c.received_at < {until}{filters}"
+    )
 
 
 # ---- work in progress ----
@@ -370,9 +353,16 @@ _VOLUME = """
 SELECT date_trunc('week', e.at AT TIME ZONE '{tz}')::date AS week, e.kind, c.channel, c.department,
     count(*) AS events
 FROM complaint_events e JOIN complaints c USING (complaint_id)
-WHERE e.kind = ANY({kinds}::text[]) AND e.at >= {since} AND e.at < {until}{filters}
+WHERE e.kind = 'received' AND e.at >= {since} AND e.at < {until}{filters}
 GROUP BY 1, 2, 3, 4
+UNION ALL
+SELECT date_trunc('week', e.at AT TIME ZONE '{tz}')::date, e.kind, NULL, NULL, count(*)
+FROM complaint_events e {join}
+WHERE e.kind = ANY({kinds}::text[]) AND e.at >= {since} AND e.at < {until}{filters}
+GROUP BY 1, 2
 """
+"""Receipts by channel and department; the other events only counted, joined to their complaint only when a filter
+needs its department or channel."""
 
 
 # ---- lessons learned ----
@@ -417,20 +407,13 @@ class LessonsReport:
 
 
 _LESSONS = """
-WITH closes AS (
-    SELECT e.complaint_id, c.case_number, c.department, e.at AS closed_at, e.cycle,
-        e.data->>'summary' AS summary, e.data->>'lessons_learned' AS lessons_learned,
-        cause.data->>'cause' AS cause, (cause.data->>'company_at_fault')::boolean AS company_at_fault
-    FROM complaint_events e JOIN complaints c USING (complaint_id)
-    LEFT JOIN LATERAL (
-        SELECT x.data FROM complaint_events x
-        WHERE x.complaint_id = e.complaint_id AND x.seq < e.seq AND x.kind = 'cause_identified'
-        ORDER BY x.seq DESC LIMIT 1
-    ) cause ON true
-    WHERE e.kind = 'close' AND e.at >= {since} AND e.at < {until}{filters}
-)
-SELECT * FROM closes {search}
+SELECT k.complaint_id, c.case_number, c.department, k.closed_at, k.cycle, k.summary, k.lessons_learned, k.cause,
+    k.company_at_fault
+FROM complaint_closes k JOIN complaints c USING (complaint_id)
+WHERE k.closed_at >= {since} AND k.closed_at < {until}{filters}{search}
 """
+"""The lessons learned register (`complaint_closes`, kept by a trigger as each close is written, with the cause on
+record then)."""
 
 
 def _escape_like(text: str) -> str:
@@ -443,15 +426,22 @@ class ComplaintReports:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[Connection]:
+        """A read-only transaction with room to sort: a year of complaints sorted for its percentiles and groups
+        spills to disk under PostgreSQL's default 4 MB of `work_mem`."""
+        async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+            await conn.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
+            yield conn
+
     async def _fetch(self, query: str, args: Sequence[Any]) -> list[asyncpg.Record]:
-        async with self._pool.acquire() as conn:
+        async with self._reading() as conn:
             rows: list[asyncpg.Record] = await conn.fetch(query, *args)
         return rows
 
     async def sla(self, where: ReportFilter, now: datetime | None = None) -> SlaReport:
         sql = _Sql()
         query = _SLA.format(
-            tz=TZ,
             since=sql.arg(where.since),
             until=sql.arg(where.until),
             now=sql.arg(now or datetime.now(UTC)),
@@ -473,19 +463,18 @@ class ComplaintReports:
 
     async def stage_time(self, where: ReportFilter, now: datetime | None = None) -> StageReport:
         sql = _Sql()
-        query = _STAGE_TIME.format(
+        query = _stage_time_sql(
+            now=sql.arg(now or datetime.now(UTC)),
             since=sql.arg(where.since),
             until=sql.arg(where.until),
-            now=sql.arg(now or datetime.now(UTC)),
             filters=sql.filters(where),
-            open=_OPEN,
         )
-        found = {record["stage"]: record for record in await self._fetch(query, sql.args)}
+        [row] = await self._fetch(query, sql.args)
         return StageReport(
             [
-                StageTime(stage.value, found[stage]["complaints"], found[stage]["visits"], float(found[stage]["hours"]))
-                for stage in WAITING_STAGES
-                if stage.value in found
+                StageTime(stage.value, row[f"complaints_{i}"], row[f"visits_{i}"], float(row[f"hours_{i}"]))
+                for i, stage in enumerate(WAITING_STAGES, start=1)
+                if row[f"visits_{i}"]
             ]
         )
 
@@ -527,12 +516,15 @@ class ComplaintReports:
 
     async def volume(self, where: ReportFilter) -> VolumeReport:
         sql = _Sql()
+        since, until = sql.arg(where.since), sql.arg(where.until)
+        filters = sql.filters(where)
         query = _VOLUME.format(
             tz=TZ,
-            kinds=sql.arg(sorted(_VOLUME_KINDS)),
-            since=sql.arg(where.since),
-            until=sql.arg(where.until),
-            filters=sql.filters(where),
+            kinds=sql.arg(sorted(kind for kind in _VOLUME_KINDS if kind != "received")),
+            since=since,
+            until=until,
+            filters=filters,
+            join="JOIN complaints c USING (complaint_id)" if filters else "",
         )
         weeks: dict[date, dict[str, Any]] = {}
         channels: set[str] = set()
@@ -575,32 +567,46 @@ class ComplaintReports:
         condition = ""
         if search:
             anywhere = sql.arg("%" + _escape_like(search) + "%")
-            condition = f"WHERE lessons_learned ILIKE {anywhere} OR summary ILIKE {anywhere} OR cause ILIKE {anywhere}"
+            condition = (
+                f" AND (k.lessons_learned ILIKE {anywhere} OR k.summary ILIKE {anywhere} OR k.cause ILIKE {anywhere})"
+            )
         closes = _LESSONS.format(
             since=sql.arg(where.since), until=sql.arg(where.until), filters=sql.filters(where), search=condition
         )
         limited = "" if limit is None else f"LIMIT {int(limit)}"
-        async with self._pool.acquire() as conn:
-            groups = await conn.fetch(
-                f"SELECT department, company_at_fault, count(*) AS closes FROM ({closes}) m "
-                "GROUP BY 1, 2 ORDER BY 1, 2 DESC NULLS LAST",
+        async with self._reading() as conn:
+            # One hash aggregate gives both the groups and the recurring causes (a few hundred rows at most).
+            counted = await conn.fetch(
+                "SELECT department, company_at_fault, lower(trim(cause)) AS same_cause, min(trim(cause)) AS cause,"
+                f" count(*) AS closes FROM ({closes}) m GROUP BY 1, 2, 3",
                 *sql.args,
             )
-            causes = await conn.fetch(
-                f"SELECT min(trim(cause)) AS cause, count(*) AS closes, array_agg(DISTINCT department) AS departments"
-                f" FROM ({closes}) m WHERE cause IS NOT NULL GROUP BY lower(trim(cause)) HAVING count(*) > 1"
-                f" ORDER BY 2 DESC, 1 LIMIT {RECURRING_CAUSES_SHOWN}",
-                *sql.args,
-            )
-            rows = await conn.fetch(
-                f"SELECT *, count(*) OVER () AS total FROM ({closes}) m ORDER BY closed_at DESC, case_number {limited}",
-                *sql.args,
-            )
+            rows = await conn.fetch(f"{closes} ORDER BY k.closed_at DESC, c.case_number {limited}", *sql.args)
+        by_group: dict[tuple[str, bool | None], int] = {}
+        by_cause: dict[str, tuple[str, int, set[str]]] = {}
+        for r in counted:
+            key = (r["department"], r["company_at_fault"])
+            by_group[key] = by_group.get(key, 0) + r["closes"]
+            if r["same_cause"] is not None:
+                first, closes_, departments = by_cause.get(r["same_cause"], (r["cause"], 0, set()))
+                by_cause[r["same_cause"]] = (
+                    min(first, r["cause"]),
+                    closes_ + r["closes"],
+                    departments | {r["department"]},
+                )
+        groups = sorted(
+            (LessonGroup(department, fault, n) for (department, fault), n in by_group.items()),
+            key=lambda g: (g.department, {True: 0, False: 1, None: 2}[g.company_at_fault]),
+        )
+        causes = sorted(
+            (RecurringCause(cause, n, sorted(departments)) for cause, n, departments in by_cause.values() if n > 1),
+            key=lambda cause: (-cause.closes, cause.cause),
+        )
         return LessonsReport(
-            groups=[LessonGroup(r["department"], r["company_at_fault"], r["closes"]) for r in groups],
-            recurring_causes=[RecurringCause(r["cause"], r["closes"], sorted(r["departments"])) for r in causes],
+            groups=groups,
+            recurring_causes=causes[:RECURRING_CAUSES_SHOWN],
             lessons=[Lesson(**{name: r[name] for name in Lesson.__dataclass_fields__}) for r in rows],
-            total=rows[0]["total"] if rows else 0,
+            total=sum(group.closes for group in groups),
             search=search,
         )
 
