@@ -432,6 +432,8 @@ class ComplaintReports:
         spills to disk under PostgreSQL's default 4 MB of `work_mem`."""
         async with self._pool.acquire() as conn, conn.transaction(readonly=True):
             await conn.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
+            await conn.execute("SET LOCAL parallel_setup_cost = 100")
+            await conn.execute("SET LOCAL parallel_tuple_cost = 0.01")
             yield conn
 
     async def _fetch(self, query: str, args: Sequence[Any]) -> list[asyncpg.Record]:
