@@ -19,14 +19,18 @@ recorded working days.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 from complaint_builders import SETTINGS, Complaints
 
+from activities.database import create_pool
+from activities.migrations import migrate, migration_files
 from activities.queries import ComplaintQueries
 from activities.records import ComplaintRecords
 from activities.reports import ComplaintReports, ReportFilter
@@ -417,3 +421,32 @@ async def test_working_days_between_counts_the_cycles_own_days_then_weekdays(poo
         for since, until in cases:
             got = await pool.fetchval("SELECT complaint_working_days_between($1, $2, $3)", listed, since, until)
             assert got == (expected(listed, since, until) if until > since else 0), (len(listed), since, until)
+
+
+async def test_migration_0009_fills_the_stage_clocks_and_lessons_from_the_timeline_on_record(
+    empty_database: str, tmp_path: Path
+) -> None:
+    """A database with complaints recorded before the reports existed gets the same figures as one that had them
+    from the start: the migration replays the timeline on record into the stage clocks and the lessons register."""
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in migration_files():
+        if path.name < "0009":
+            shutil.copy(path, before / path.name)
+    pool = await create_pool(empty_database)
+    try:
+        await migrate(pool, before)
+        complaints = Complaints(ComplaintRecords(pool, WorkingCalendar(), SETTINGS), ComplaintQueries(pool))
+        population = await build(complaints)
+        assert await migrate(pool) == ["0009_reports.sql"]
+        reports = ComplaintReports(pool)
+        stages = await reports.stage_time(PERIOD, now=NOW)
+        assert {s.stage: (s.complaints, s.visits) for s in stages.stages}["analysing"] == (5, 6)
+        assert round(stages.total_hours, 6) == 87.5 + 963.5 + 738 + 3 + 72 + 690 + 46
+        lessons = await reports.lessons(PERIOD)
+        assert [lesson.complaint_id for lesson in lessons.lessons] == [population.id(n) for n in ("c2", "c1", "c3")]
+        assert [(c.closes, c.departments) for c in lessons.recurring_causes] == [(2, ["billing", "network"])]
+        sla = await reports.sla(PERIOD, now=NOW)
+        assert approx(figures(sla.total)) == (6, 6, 4, 1, 3, 1, 1, 2.0, 19.2, 13.0, 19.4)
+    finally:
+        await pool.close()
