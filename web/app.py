@@ -18,6 +18,7 @@ from temporalio.converter import PayloadCodec
 
 from activities.attachments import AttachmentStore
 from activities.queries import ComplaintQueries
+from activities.reports import ComplaintReports
 from starter.client import ComplaintClient
 from starter.codec import encryption_codec_of
 from web.codec_endpoint import CodecEndpoint
@@ -30,6 +31,7 @@ from web.routes.admin import AdminPages
 from web.routes.attachments import AttachmentPages
 from web.routes.auth import SignInRoutes
 from web.routes.complaints import ComplaintPages
+from web.routes.reports import ReportPages
 from web.routes.service import service_routes
 from web.settings import WebSettings
 
@@ -63,6 +65,7 @@ def build_web_app(
             *attachment_pages.routes(),
             *ActionRoutes(complaint_pages).routes(),
             *AdminPages(pages, queries).routes(),
+            *ReportPages(pages, ComplaintReports(pool), complaints.company).routes(),
             *service_routes(),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
             *CodecEndpoint(codec, pool, settings).routes(),
