@@ -3,6 +3,7 @@ the embedded PostgreSQL, and the app itself (over httpx's ASGI transport, or uvi
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import uuid
 from collections.abc import AsyncIterator
@@ -10,6 +11,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import httpx
 import pytest
+from browser_support import chromium
+from playwright.async_api import Browser
 from starlette.applications import Starlette
 from temporalio.testing import WorkflowEnvironment
 from web_support import PASSWORD, TEMPORAL_UI, SignIn, sign_in
@@ -18,12 +21,14 @@ from activities.database import create_pool
 from activities.notifications import NotificationSettings
 from activities.queries import ComplaintQueries
 from activities.records import ComplaintRecords
+from complaints.temporal_server import free_port
 from domain.calendar import WorkingCalendar
 from starter.client import ComplaintClient
 from starter.codec import EncryptionKey, KeyRing, complaints_data_converter
 from starter.connection import register_search_attributes
 from starter.settings import Settings, load_company_profile
 from web.app import build_web_app
+from web.server import serve
 from web.settings import WebSettings
 from web.users import add_user
 from worker import build_worker
@@ -114,3 +119,22 @@ async def dead_pool() -> AsyncIterator[asyncpg.Pool]:
         yield pool
     finally:
         await pool.close()
+
+
+@pytest.fixture(scope="module")
+async def base_url(app: Starlette) -> AsyncIterator[str]:
+    """The app on a free port, served by uvicorn in this process (the same `serve` as `complaints web`)."""
+    stop, ready = asyncio.Event(), asyncio.Event()
+    port = free_port()
+    serving = asyncio.create_task(serve(app, "127.0.0.1", port, stop, ready=ready))
+    await asyncio.wait_for(ready.wait(), timeout=15)
+    yield f"http://127.0.0.1:{port}"
+    stop.set()
+    await asyncio.wait_for(serving, timeout=15)
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """Chromium for the module's browser tests (see tests/web/browser_support.py)."""
+    async with chromium() as launched:
+        yield launched

@@ -15,32 +15,22 @@ import json
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_support import BROWSER_TEST
 from dev_process import DevProcess, kill_leftovers
+from playwright.async_api import Browser, BrowserContext, expect
 from samples import COMPLAINTS, clean_env
-from web_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from web_support import ARTIFACTS
 
 from complaints.temporal_server import free_port
 
 CUSTOMER = "Nguyễn Văn An"
 PHONE = "0912 345 678"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.temporal,
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium: apt-get install chromium"
-    ),
-]
-
-if CHROMIUM.exists():
-    from playwright.async_api import Browser, BrowserContext, async_playwright, expect
-
-    expect.set_options(timeout=30_000)
+pytestmark = [*BROWSER_TEST, pytest.mark.temporal, pytest.mark.postgres]
 
 
 @pytest.fixture
@@ -52,16 +42,6 @@ def dev(tmp_path: Path) -> Iterator[DevProcess]:
     finally:
         running.interrupt()
         kill_leftovers(data_dir)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 async def ui_context(browser: Browser, ui: str, codec_endpoint: str) -> BrowserContext:

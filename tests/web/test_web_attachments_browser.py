@@ -9,25 +9,16 @@ import zlib
 
 import asyncpg
 import pytest
+from browser_support import BROWSER_TEST, open_signed_in
+from playwright.async_api import Browser, expect
 from samples import make_intake
-from test_web_browser import base_url, browser, open_signed_in  # noqa: F401  (fixtures shared with those tests)
-from web_support import ARTIFACTS, CHROMIUM
+from web_support import ARTIFACTS
 
 from activities.attachments import AttachmentStore
 from starter.client import ComplaintClient
 from starter.codec import encryption_codec_of
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.temporal,
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium: apt-get install chromium"
-    ),
-]
-
-if CHROMIUM.exists():
-    from playwright.async_api import Browser, expect
+pytestmark = [*BROWSER_TEST, pytest.mark.temporal, pytest.mark.postgres]
 
 INVOICE_NAME = "Hóa đơn tháng 10 — Đặng Thị Ánh.pdf"
 INVOICE = b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Count 0 >> endobj\n"
@@ -46,8 +37,8 @@ def modem_png(width: int = 64, height: int = 16) -> bytes:
 
 
 async def test_an_agent_downloads_an_attachment(
-    browser: Browser,  # noqa: F811
-    base_url: str,  # noqa: F811
+    browser: Browser,
+    base_url: str,
     complaints: ComplaintClient,
     pool: asyncpg.Pool,
     staff: dict[str, str],

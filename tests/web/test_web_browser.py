@@ -4,97 +4,18 @@ the browser is /usr/bin/chromium (`apt-get install chromium`), and the tests are
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from browser_support import BROWSER_TEST, do, done, open_signed_in, stage_is
+from playwright.async_api import Browser, expect
 from samples import make_intake
-from starlette.applications import Starlette
-from web_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PASSWORD
+from web_support import ARTIFACTS
 
-from complaints.temporal_server import free_port
 from starter.client import ComplaintClient
-from web.server import serve
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.temporal,
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium: apt-get install chromium"
-    ),
-]
-
-if CHROMIUM.exists():
-    from playwright.async_api import Browser, Page, async_playwright, expect
-
-    expect.set_options(timeout=20_000)
-
-
-@pytest.fixture(scope="module")
-async def base_url(app: Starlette) -> AsyncIterator[str]:
-    """The app on a free port, served by uvicorn in this process (the same `serve` as `complaints web`)."""
-    stop, ready = asyncio.Event(), asyncio.Event()
-    port = free_port()
-    serving = asyncio.create_task(serve(app, "127.0.0.1", port, stop, ready=ready))
-    await asyncio.wait_for(ready.wait(), timeout=15)
-    yield f"http://127.0.0.1:{port}"
-    stop.set()
-    await asyncio.wait_for(serving, timeout=15)
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-async def open_signed_in(browser: Browser, base_url: str, username: str) -> Page:
-    context = await browser.new_context(viewport={"width": 1400, "height": 900}, locale="vi-VN")
-    page = await context.new_page()
-    await page.goto(f"{base_url}/")
-    await expect(page).to_have_url(re.compile(r"/login\?next="))
-    await page.get_by_label("Tên đăng nhập").fill(username)
-    await page.get_by_label("Mật khẩu").fill(PASSWORD)
-    await page.get_by_role("button", name="Đăng nhập").click()
-    await expect(page.get_by_role("heading", name="Hộp khiếu nại")).to_be_visible()
-    return page
-
-
-async def do(
-    page: Page,
-    action: str,
-    fields: dict[str, str] | None = None,
-    checks: tuple[str, ...] = (),
-    button: str | None = None,
-) -> None:
-    """Open one action's form on the complaint page, fill it in and submit it, as an agent would."""
-    form = page.locator(f"#action-{action}")
-    await form.locator("summary").click()
-    for name, value in (fields or {}).items():
-        field = form.locator(f"[name='{name}']")
-        if await field.evaluate("element => element.tagName") == "SELECT":  # a department: chosen by its code
-            await field.select_option(value)
-        else:
-            await field.fill(value)
-    for value in checks:
-        await form.locator(f"input[value='{value}']").check()
-    submit = form.get_by_role("button", name=button) if button else form.locator("button[type=submit]").first
-    await submit.click()
-
-
-async def done(page: Page, label: str) -> None:
-    await expect(page.locator(".banner.ok")).to_contain_text(f"Đã thực hiện: {label}")
-
-
-async def stage_is(page: Page, label: str) -> None:
-    await expect(page.locator(".page-head .badge").first).to_have_text(label)
+pytestmark = [*BROWSER_TEST, pytest.mark.temporal, pytest.mark.postgres]
 
 
 async def test_a_complaint_from_intake_to_close_in_the_browser(

@@ -19,9 +19,11 @@ from typing import Any
 
 import httpx
 import pytest
+from browser_support import NEEDS_CHROMIUM, chromium, open_signed_in
 from dev_process import DevProcess, kill_leftovers
+from playwright.async_api import expect
 from samples import COMPLAINTS, clean_env, make_intake
-from web_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, csrf_of
+from web_support import ARTIFACTS, csrf_of
 
 from activities.caught_mail import CAUGHT_MAIL_DIR, CaughtMail
 from activities.outbox import SmtpTransport
@@ -162,30 +164,18 @@ async def test_only_an_admin_reads_the_caught_mail(dev: tuple[DevProcess, dict[s
 @pytest.mark.browser
 @pytest.mark.temporal
 @pytest.mark.postgres
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
+@NEEDS_CHROMIUM
 async def test_a_newcomer_reads_a_caught_message_in_the_browser(
     dev: tuple[DevProcess, dict[str, Any]], acknowledged: str
 ) -> None:
-    from playwright.async_api import async_playwright, expect
-
     _, addresses = dev
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = await browser.new_context(viewport={"width": 1400, "height": 900}, locale="vi-VN")
-            page = await context.new_page()
-            await page.goto(f"{addresses['web']}/login")
-            await page.get_by_label("Tên đăng nhập").fill("admin")
-            await page.get_by_label("Mật khẩu").fill(DEV_PASSWORD)
-            await page.get_by_role("button", name="Đăng nhập").click()
-            await expect(page.get_by_role("heading", name="Hộp khiếu nại")).to_be_visible(timeout=20_000)
-            await page.get_by_role("link", name="Thư đã giữ lại").click()
-            await expect(page.get_by_role("heading", name="Thư đã giữ lại")).to_be_visible()
-            ARTIFACTS.mkdir(exist_ok=True)
-            await page.screenshot(path=str(ARTIFACTS / "caught-mail-list.png"), full_page=True)
-            await page.get_by_role("link", name=re.compile(r"Xác nhận tiếp nhận khiếu nại")).first.click()
-            await expect(page.get_by_role("heading", name=re.compile(re.escape(f"[{acknowledged}]")))).to_be_visible()
-            await expect(page.locator(".mail-text")).to_contain_text("Trần Thị Bích")
-            await page.screenshot(path=str(ARTIFACTS / "caught-mail-message.png"), full_page=True)
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        page = await open_signed_in(browser, addresses["web"], "admin", DEV_PASSWORD)
+        await page.get_by_role("link", name="Thư đã giữ lại").click()
+        await expect(page.get_by_role("heading", name="Thư đã giữ lại")).to_be_visible()
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "caught-mail-list.png"), full_page=True)
+        await page.get_by_role("link", name=re.compile(r"Xác nhận tiếp nhận khiếu nại")).first.click()
+        await expect(page.get_by_role("heading", name=re.compile(re.escape(f"[{acknowledged}]")))).to_be_visible()
+        await expect(page.locator(".mail-text")).to_contain_text("Trần Thị Bích")
+        await page.screenshot(path=str(ARTIFACTS / "caught-mail-message.png"), full_page=True)

@@ -10,35 +10,26 @@ import uuid
 
 import asyncpg
 import pytest
+from browser_support import BROWSER_TEST, do, open_signed_in
+from playwright.async_api import Browser, expect
 from samples import make_intake
 from test_web_attachments_browser import INVOICE, INVOICE_NAME, modem_png
-from test_web_browser import base_url, browser, do, open_signed_in  # noqa: F401  (fixtures shared with those tests)
-from web_support import ARTIFACTS, CHROMIUM
+from web_support import ARTIFACTS
 
 from activities.attachments import AttachmentStore
 from domain.actions import Action, Door, Role
 from starter.client import ComplaintClient
 from starter.codec import encryption_codec_of
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.temporal,
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium: apt-get install chromium"
-    ),
-]
-
-if CHROMIUM.exists():
-    from playwright.async_api import Browser, expect
+pytestmark = [*BROWSER_TEST, pytest.mark.temporal, pytest.mark.postgres]
 
 SUBJECT = "Modem mất tín hiệu sau khi mưa bão"
 SCREENSHOT_NAME = "ảnh chụp đèn modem.png"
 
 
 async def test_an_agent_reads_the_conversation_and_downloads_the_customers_invoice(
-    browser: Browser,  # noqa: F811
-    base_url: str,  # noqa: F811
+    browser: Browser,
+    base_url: str,
     complaints: ComplaintClient,
     pool: asyncpg.Pool,
     staff: dict[str, str],
@@ -127,8 +118,8 @@ async def test_an_agent_reads_the_conversation_and_downloads_the_customers_invoi
 
 
 async def test_mail_to_a_closed_complaint_is_reopened_in_one_click(
-    browser: Browser,  # noqa: F811
-    base_url: str,  # noqa: F811
+    browser: Browser,
+    base_url: str,
     complaints: ComplaintClient,
     staff: dict[str, str],
 ) -> None:

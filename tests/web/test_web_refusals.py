@@ -13,9 +13,10 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from browser_support import NEEDS_CHROMIUM, open_signed_in
+from playwright.async_api import Browser, expect
 from samples import make_intake
-from test_web_browser import base_url, browser, open_signed_in  # noqa: F401  (fixtures, shared with that module)
-from web_support import ARTIFACTS, CHROMIUM, SignIn, act, csrf_of, intake_form, take_in
+from web_support import ARTIFACTS, SignIn, act, csrf_of, intake_form, take_in
 
 from domain.actions import Action, Role
 from starter.client import ActionFailed, ComplaintClient
@@ -119,15 +120,13 @@ async def test_signed_out_visitors_are_sent_to_sign_in(anonymous: httpx.AsyncCli
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
+@NEEDS_CHROMIUM
 async def test_the_refusals_page_in_the_browser(
-    browser: Any,  # noqa: F811
-    base_url: str,  # noqa: F811
+    browser: Browser,
+    base_url: str,
     complaints: ComplaintClient,
     staff: dict[str, str],
 ) -> None:
-    from playwright.async_api import expect
-
     ARTIFACTS.mkdir(exist_ok=True)
     started = await complaints.start(make_intake())
     with pytest.raises(ActionFailed):

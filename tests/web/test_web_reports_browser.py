@@ -11,23 +11,14 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from browser_support import BROWSER_TEST, open_signed_in
+from playwright.async_api import Browser, expect
 from report_population import CAUSE, LESSON, Seeded, seed_reports
-from test_web_browser import base_url, browser, open_signed_in  # noqa: F401  (fixtures shared with those tests)
-from web_support import ARTIFACTS, CHROMIUM
+from web_support import ARTIFACTS
 
 from activities.records import ComplaintRecords
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.temporal,
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium: apt-get install chromium"
-    ),
-]
-
-if CHROMIUM.exists():
-    from playwright.async_api import Browser, expect
+pytestmark = [*BROWSER_TEST, pytest.mark.temporal, pytest.mark.postgres]
 
 TABS = {
     "sla": ("Tuân thủ thời hạn (SLA)", "SLA compliance"),
@@ -44,8 +35,8 @@ async def seeded(records: ComplaintRecords) -> Seeded:
 
 
 async def test_a_manager_reads_switches_downloads_and_prints_the_reports(
-    browser: Browser,  # noqa: F811
-    base_url: str,  # noqa: F811
+    browser: Browser,
+    base_url: str,
     staff: dict[str, str],
     seeded: Seeded,
 ) -> None:
