@@ -42,6 +42,7 @@ from activities.database import create_pool, dsn_for_database  # noqa: E402
 from activities.migrations import migrate  # noqa: E402
 from activities.records import cycle_clocks, format_case_number  # noqa: E402
 from activities.reports import ComplaintReports, ReportFilter  # noqa: E402
+from bench.report import quantile  # noqa: E402
 from domain.calendar import BUSINESS_TZ, WorkingCalendar  # noqa: E402
 from domain.models import CycleClocks  # noqa: E402
 from starter.client import ComplaintClient  # noqa: E402
@@ -357,14 +358,11 @@ async def measure(
                 base = statistics.median(scan_runs)
                 ratio = statistics.median(runs) / base
                 verdict = "met" if ratio <= GOAL else "NOT MET"
-                print(f"{name:44} {statistics.median(runs):10.1f} {p95(runs):8.1f} {base:8.1f} {ratio:6.2f}  {verdict}")
+                median, p95 = statistics.median(runs), quantile(runs, 0.95)
+                print(f"{name:44} {median:10.1f} {p95:8.1f} {base:8.1f} {ratio:6.2f}  {verdict}")
             print(f"\nbaseline SELECT count(*) FROM complaint_events: median {statistics.median(scans):.1f} ms")
     finally:
         await pool.close()
-
-
-def p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=20)[-1]
 
 
 async def main() -> None:

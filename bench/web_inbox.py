@@ -30,6 +30,7 @@ from web_support import seed_complaints  # noqa: E402
 
 from activities.database import create_pool, dsn_for_database  # noqa: E402
 from activities.migrations import migrate  # noqa: E402
+from bench.report import quantile  # noqa: E402
 from starter.client import ComplaintClient  # noqa: E402
 from web.app import build_web_app  # noqa: E402
 from web.settings import WebSettings  # noqa: E402
@@ -76,10 +77,6 @@ async def measure(database_url: str, count: int, repeat: int, data_dir: Path) ->
         await pool.close()
 
 
-def p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=20)[-1]
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--complaints", type=int, default=10_000)
@@ -108,7 +105,8 @@ async def main() -> None:
     for view in VIEWS:
         a, b = small[view], large[view]
         print(
-            f"{view:38} {statistics.median(a):7.1f} / {p95(a):6.1f} {statistics.median(b):10.1f} / {p95(b):6.1f}"
+            f"{view:38} {statistics.median(a):7.1f} / {quantile(a, 0.95):6.1f}"
+            f" {statistics.median(b):10.1f} / {quantile(b, 0.95):6.1f}"
             f" {statistics.median(b) / statistics.median(a):7.2f}"
         )
 

@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from temporalio.testing import WorkflowEnvironment
 from web_support import PASSWORD, TEMPORAL_UI, SignIn, sign_in
 
+from activities.attachments import AttachmentStore
 from activities.database import create_pool
 from activities.notifications import NotificationSettings
 from activities.queries import ComplaintQueries
@@ -24,7 +25,7 @@ from activities.records import ComplaintRecords
 from complaints.temporal_server import free_port
 from domain.calendar import WorkingCalendar
 from starter.client import ComplaintClient
-from starter.codec import EncryptionKey, KeyRing, complaints_data_converter
+from starter.codec import EncryptionKey, KeyRing, complaints_data_converter, encryption_codec_of
 from starter.connection import register_search_attributes
 from starter.settings import Settings, load_company_profile
 from web.app import build_web_app
@@ -138,3 +139,11 @@ async def browser() -> AsyncIterator[Browser]:
     """Chromium for the module's browser tests (see tests/web/browser_support.py)."""
     async with chromium() as launched:
         yield launched
+
+
+@pytest.fixture(scope="module")
+def store(pool: asyncpg.Pool, complaints: ComplaintClient) -> AttachmentStore:
+    """The attachment store with the web app's own key ring (the client's), as the mail ingress has it."""
+    codec = encryption_codec_of(complaints.client.data_converter)
+    assert codec is not None
+    return AttachmentStore(pool, codec.key_ring)

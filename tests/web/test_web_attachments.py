@@ -14,22 +14,13 @@ from web_support import SignIn, take_in
 
 from activities.attachments import AttachmentStore
 from domain.attachments import AttachmentRef
-from starter.client import ComplaintClient
-from starter.codec import EncryptionKey, KeyRing, encryption_codec_of
+from starter.codec import EncryptionKey, KeyRing
 from web.routes.attachments import ascii_file_name, content_disposition
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
 
 INVOICE_NAME = "Hóa đơn tháng 10 — Đặng Thị Ánh.pdf"
 INVOICE = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
-
-
-@pytest.fixture(scope="module")
-def store(pool: asyncpg.Pool, complaints: ComplaintClient) -> AttachmentStore:
-    """The store with the web app's own key ring (the client's), as the mail ingress will have it."""
-    codec = encryption_codec_of(complaints.client.data_converter)
-    assert codec is not None
-    return AttachmentStore(pool, codec.key_ring)
 
 
 async def complaint_with_invoice(

@@ -7,7 +7,6 @@ import asyncio
 import struct
 import zlib
 
-import asyncpg
 import pytest
 from browser_support import BROWSER_TEST, open_signed_in
 from playwright.async_api import Browser, expect
@@ -16,7 +15,6 @@ from web_support import ARTIFACTS
 
 from activities.attachments import AttachmentStore
 from starter.client import ComplaintClient
-from starter.codec import encryption_codec_of
 
 pytestmark = [*BROWSER_TEST, pytest.mark.temporal, pytest.mark.postgres]
 
@@ -40,13 +38,10 @@ async def test_an_agent_downloads_an_attachment(
     browser: Browser,
     base_url: str,
     complaints: ComplaintClient,
-    pool: asyncpg.Pool,
+    store: AttachmentStore,
     staff: dict[str, str],
 ) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    codec = encryption_codec_of(complaints.client.data_converter)
-    assert codec is not None
-    store = AttachmentStore(pool, codec.key_ring)
     state = await complaints.start(make_intake(subject="Modem mất tín hiệu, đã gửi ảnh và hóa đơn"))
     await store.put(state.complaint_id, "ảnh chụp modem.png", "image/png", modem_png())
     invoice = await store.put(state.complaint_id, INVOICE_NAME, "application/pdf", INVOICE)

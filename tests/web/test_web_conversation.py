@@ -21,7 +21,6 @@ from activities.attachments import AttachmentStore
 from domain.actions import Action, Door, Role
 from domain.models import ComplaintState, Stage
 from starter.client import ComplaintClient
-from starter.codec import encryption_codec_of
 from web.clock import local_time
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
@@ -32,13 +31,6 @@ INVOICE_NAME = "Hóa đơn tháng 10.pdf"
 INVOICE = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
 AGENT = {"actor": "agent.lan", "role": Role.AGENT}
 MAIL = {"actor": "mail", "role": Role.SYSTEM, "door": Door.EMAIL}
-
-
-@pytest.fixture(scope="module")
-def store(pool: asyncpg.Pool, complaints: ComplaintClient) -> AttachmentStore:
-    codec = encryption_codec_of(complaints.client.data_converter)
-    assert codec is not None
-    return AttachmentStore(pool, codec.key_ring)
 
 
 async def by_mail(complaints: ComplaintClient, store: AttachmentStore, **intake: Any) -> ComplaintState:

@@ -8,7 +8,6 @@ import asyncio
 import re
 import uuid
 
-import asyncpg
 import pytest
 from browser_support import BROWSER_TEST, do, open_signed_in
 from playwright.async_api import Browser, expect
@@ -19,7 +18,6 @@ from web_support import ARTIFACTS
 from activities.attachments import AttachmentStore
 from domain.actions import Action, Door, Role
 from starter.client import ComplaintClient
-from starter.codec import encryption_codec_of
 
 pytestmark = [*BROWSER_TEST, pytest.mark.temporal, pytest.mark.postgres]
 
@@ -31,13 +29,10 @@ async def test_an_agent_reads_the_conversation_and_downloads_the_customers_invoi
     browser: Browser,
     base_url: str,
     complaints: ComplaintClient,
-    pool: asyncpg.Pool,
+    store: AttachmentStore,
     staff: dict[str, str],
 ) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    codec = encryption_codec_of(complaints.client.data_converter)
-    assert codec is not None
-    store = AttachmentStore(pool, codec.key_ring)
 
     # What the mail ingress does with a new mail: keep its file, then start the complaint (channel email).
     cid = uuid.uuid4().hex
