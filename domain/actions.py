@@ -52,6 +52,8 @@ class Acknowledge(Strict):
 class InfoItem(StrEnum):
     CONTACT_PERSON = "contact_person"
     EMAIL = "email"
+    PORTAL = "portal"
+    """The customers' own web pages (`/portal`): what a customer sends there themselves."""
     PHONE = "phone"
     DOCUMENTS = "documents"
     LOGS = "logs"
