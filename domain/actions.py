@@ -52,8 +52,6 @@ class Acknowledge(Strict):
 class InfoItem(StrEnum):
     CONTACT_PERSON = "contact_person"
     EMAIL = "email"
-    PORTAL = "portal"
-    """The customers' own web pages (`/portal`): what a customer sends there themselves."""
     PHONE = "phone"
     DOCUMENTS = "documents"
     LOGS = "logs"
@@ -175,6 +173,8 @@ class Door(StrEnum):
     SDK = "sdk"
     SIGNAL = "signal"
     EMAIL = "email"
+    PORTAL = "portal"
+    """The customers' own web pages (`/portal`): what a customer sends there themselves."""
 
 
 class ActionRequest(Strict):

@@ -8,6 +8,7 @@ values (a calendar, a company profile, an SMTP transport). The Temporal connecti
 from __future__ import annotations
 
 import os
+import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +23,7 @@ from activities.notifications import NotificationSettings
 from activities.outbox import SmtpTransport
 from domain.attachments import DEFAULT_MAX_ATTACHMENT_BYTES
 from domain.calendar import WorkingCalendar, load_calendar
+from domain.case_link import DEFAULT_LIFETIME, CaseLinks
 from domain.company import CompanyProfile, CompanyProfileError, parse_company_profile
 from domain.policy import POLICY
 
@@ -34,6 +36,8 @@ MOVED_TO_PROFILE = {
     "staff_email_department_head": "departments[].head_mailbox",
 }
 """Settings of earlier versions that the company profile now holds: set, they are refused rather than ignored."""
+CASE_LINK_KEY_FILE = "case_link_key"
+"""Generated in the data directory on first start when COMPLAINTS_CASE_LINK_KEY is unset."""
 
 
 class SettingsError(ValueError):
@@ -161,6 +165,15 @@ class Settings(BaseSettings):
     """How long a message waits for Temporal and PostgreSQL before the sender is told to try again (451 4.3.0)."""
     metrics_address: str = "127.0.0.1:9464"
     """Where the worker serves Prometheus metrics (`/metrics`); empty turns the endpoint off."""
+    public_url: str = "http://localhost:8000"
+    """`COMPLAINTS_PUBLIC_URL`: the web app's address as customers reach it (the proxy's `https://...`), which
+    the links in their letters start with."""
+    case_link_key: SecretStr | None = None
+    """Signs the portal links in customers' letters (`domain.case_link`): the worker signs, the web app checks, so
+    both need the same one. Unset: a file in the data directory made once (the embedded stack's processes share
+    it)."""
+    case_link_days: int = Field(default=DEFAULT_LIFETIME.days, ge=1, le=3650)
+    """How many days a letter's portal link opens its case."""
     receipt_window_days: int = Field(default=POLICY.receipt_window.days, ge=1, le=3650)
     """`COMPLAINTS_RECEIPT_WINDOW_DAYS`: how many days before now a `received_at` may lie (a letter arriving
     late); an earlier one is refused at every door."""
@@ -198,6 +211,11 @@ class Settings(BaseSettings):
         """The working-day calendar with the company's overrides (`COMPLAINTS_CALENDAR_FILE`)."""
         return load_calendar(self.calendar_file)
 
+    def case_links(self) -> CaseLinks:
+        """The portal's case links, with the key every process of one installation shares."""
+        key = secret_or_made_once(self.case_link_key, self.data_dir, CASE_LINK_KEY_FILE)
+        return CaseLinks(key.encode("utf-8"), timedelta(days=self.case_link_days))
+
     def notifications(self) -> NotificationSettings:
         """Whose name the letters carry and where staff messages go: what the worker's records are given."""
         return NotificationSettings(
@@ -216,6 +234,33 @@ class Settings(BaseSettings):
             password=self.smtp_password.get_secret_value() if self.smtp_password else None,
             security=self.smtp_security,
         )
+
+
+def secret_or_made_once(value: SecretStr | None, data_dir: Path, name: str) -> str:
+    """A secret from the environment or, unset, from the file `name` in the data directory, made once (0600, 48
+    random bytes): the embedded stack needs no configuration, and its processes, sharing the directory, agree."""
+    if value is not None and value.get_secret_value().strip():
+        return value.get_secret_value().strip()
+    path = data_dir.expanduser().resolve() / name
+    try:
+        existing = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        existing = ""
+    if existing:
+        return existing
+    path.parent.mkdir(parents=True, exist_ok=True)
+    made = secrets.token_urlsafe(48)
+    partial = path.with_suffix(".tmp")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(made + "\n")
+    try:
+        os.link(partial, path)  # another process may have written one meanwhile: the first one wins
+    except FileExistsError:
+        partial.unlink(missing_ok=True)
+        return path.read_text(encoding="utf-8").strip()
+    partial.unlink(missing_ok=True)
+    return made
 
 
 def secret_fields(model: type[BaseSettings]) -> list[str]:

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from starter.settings import Settings
+from starter.settings import Settings, secret_or_made_once
 
 SECRET_FILE = "session_secret"
 """Generated in the data directory on first start when COMPLAINTS_SESSION_SECRET is unset."""
@@ -63,28 +61,7 @@ class WebSettings(Settings):
 
     def secret(self) -> str:
         """The session secret: from the environment, or from a file in the data directory made once (0600)."""
-        if self.session_secret is not None and self.session_secret.get_secret_value().strip():
-            return self.session_secret.get_secret_value().strip()
-        path = self.data_dir.expanduser().resolve() / SECRET_FILE
-        try:
-            existing = path.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            existing = ""
-        if existing:
-            return existing
-        path.parent.mkdir(parents=True, exist_ok=True)
-        value = secrets.token_urlsafe(48)
-        partial = path.with_suffix(".tmp")
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-            out.write(value + "\n")
-        try:
-            os.link(partial, path)  # another process may have written one meanwhile: the first one wins
-        except FileExistsError:
-            partial.unlink(missing_ok=True)
-            return path.read_text(encoding="utf-8").strip()
-        partial.unlink(missing_ok=True)
-        return value
+        return secret_or_made_once(self.session_secret, self.data_dir, SECRET_FILE)
 
     def workflow_url(self, complaint_id: str) -> str | None:
         if not self.temporal_ui:

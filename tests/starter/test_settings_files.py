@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,12 @@ from web.settings import WebSettings
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for variable in ("DATABASE_URL", "COMPLAINTS_DATABASE_PASSWORD", "COMPLAINTS_SESSION_SECRET"):
+    for variable in (
+        "DATABASE_URL",
+        "COMPLAINTS_DATABASE_PASSWORD",
+        "COMPLAINTS_SESSION_SECRET",
+        "COMPLAINTS_CASE_LINK_KEY",
+    ):
         monkeypatch.delenv(variable, raising=False)
         monkeypatch.delenv(f"{variable}_FILE", raising=False)
 
@@ -74,3 +82,14 @@ def test_a_password_beside_a_url_that_has_one_is_refused(tmp_path: Path, monkeyp
     with pytest.raises(SettingsError, match="DATABASE_URL already has a password") as refused:
         Settings()
     assert "inline" not in str(refused.value) and "other" not in str(refused.value)
+
+
+def test_the_case_link_key_is_made_once_and_shared(tmp_path: Path) -> None:
+    """Two processes of the embedded stack (worker signing, web checking) read the same generated key."""
+    now = datetime(2026, 12, 3, tzinfo=UTC)
+    token = Settings(data_dir=tmp_path).case_links().sign("cmp-1", now)
+    assert Settings(data_dir=tmp_path).case_links().read(token, now) == "cmp-1"
+    assert stat.S_IMODE(os.stat(tmp_path / "case_link_key").st_mode) == 0o600
+    other = Settings(data_dir=tmp_path, case_link_key="x" * 40).case_links()
+    with pytest.raises(ValueError, match="refused"):
+        other.read(token, now)
