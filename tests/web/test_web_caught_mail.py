@@ -13,6 +13,7 @@ import smtplib
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from activities.outbox import SmtpTransport
 from complaints.data_dir import STACK_FILE
 from complaints.mail_catcher import mail_catcher
 from complaints.temporal_server import free_port
+from starter.settings import Settings
 from web.users import DEV_PASSWORD
 
 HOSTILE = "<script>alert('x')</script>"
@@ -117,6 +119,12 @@ def test_the_dev_stack_catches_what_the_outbox_sends(dev: tuple[DevProcess, dict
     assert message["To"].addresses[0].display_name == "Trần Thị Bích"
     assert message["Subject"].count(f"[{acknowledged}]") == 1
     assert message["Message-ID"].endswith("@localhost>")  # the default sender, cskh@localhost
+    # The letter's portal link leads to this stack's web form (--web-port), signed with the key of its data
+    # directory (--data-dir), the one its web form reads: the worker and the web form agree.
+    text = message.get_body(("plain",)).get_content()
+    link = re.search(rf"{re.escape(addresses['web'])}/portal/c/(\S+) \(", text)
+    assert link is not None, text
+    assert Settings(data_dir=process.data_dir).case_links().read(link[1], datetime.now(UTC))
 
 
 @contextlib.asynccontextmanager
