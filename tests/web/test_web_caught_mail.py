@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from browser_support import NEEDS_CHROMIUM, chromium, open_signed_in
+from browser_support import NEEDS_CHROMIUM, assert_accessible, chromium, open_signed_in
 from dev_process import DevProcess, kill_leftovers
 from playwright.async_api import expect
 from samples import COMPLAINTS, clean_env, make_intake
@@ -183,7 +183,9 @@ async def test_a_newcomer_reads_a_caught_message_in_the_browser(
         await expect(page.get_by_role("heading", name="Thư đã giữ lại")).to_be_visible()
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "caught-mail-list.png"), full_page=True)
+        await assert_accessible(page, "the caught mail")
         await page.get_by_role("link", name=re.compile(r"Xác nhận tiếp nhận khiếu nại")).first.click()
         await expect(page.get_by_role("heading", name=re.compile(re.escape(f"[{acknowledged}]")))).to_be_visible()
         await expect(page.locator(".mail-text")).to_contain_text("Trần Thị Bích")
         await page.screenshot(path=str(ARTIFACTS / "caught-mail-message.png"), full_page=True)
+        await assert_accessible(page, "a caught message")
