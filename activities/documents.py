@@ -14,7 +14,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
 
-from activities.notifications import NotificationSettings
+from activities.notifications import NotificationSettings, PortalLink
 from domain.actions import InfoItem
 from domain.calendar import BUSINESS_TZ
 from domain.intake import Channel
@@ -125,6 +125,10 @@ class Occasion:
             "info_request": self.info_request,
         }
 
+    def portal_link(self) -> PortalLink | None:
+        """The complaint's portal link for what is written to the customer now (None without the settings)."""
+        return self.settings.portal_link(self.state.complaint_id, self.event.at)
+
 
 def render_message(notification: Notification, occasion: Occasion) -> tuple[str, str]:
     """(subject, body) of one notification, from `templates/messages/<template>.txt`."""
@@ -133,6 +137,7 @@ def render_message(notification: Notification, occasion: Occasion) -> tuple[str,
     context["department"] = notification.department or occasion.state.department
     if notification.recipient is Recipient.CUSTOMER:
         context["customer"] = occasion.state.intake.customer
+        context["portal_link"] = occasion.portal_link()  # staff messages carry none: the link is the customer's
     subject = "".join(template.blocks["subject"](template.new_context(context)))
     body = template.render(context)
     # One line, always: a subject is an e-mail header, and free text from intake must not break it.
@@ -145,4 +150,5 @@ def render_document(kind: DocumentKind, occasion: Occasion) -> tuple[str, str]:
     context = occasion.context()
     context["title"] = title
     context["customer"] = occasion.state.intake.customer
+    context["portal_link"] = occasion.portal_link()
     return title, _TEMPLATES.get_template(f"documents/{kind.value}.html").render(context)

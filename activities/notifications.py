@@ -4,14 +4,28 @@ customer is reached. Given by the worker (from `starter.settings`), never read h
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 
+from domain.case_link import CaseLinks
 from domain.company import CompanyProfile
 from domain.intake import Customer
 from domain.models import Recipient
 
 log = structlog.get_logger(__name__)
+
+PORTAL_LINK_PATH = "/portal/c/"
+"""Where the web app's portal opens a case from a signed link (`web/routes/portal.py`):
+`<public URL>/portal/c/<token>`."""
+
+
+@dataclass(frozen=True)
+class PortalLink:
+    """A customer's signed link to their complaint in the portal, and when it stops opening it."""
+
+    url: str
+    expires: datetime
 
 
 @dataclass(frozen=True)
@@ -24,6 +38,18 @@ class NotificationSettings:
     """The customer-care supervisor (`COMPLAINTS_STAFF_EMAIL_SUPERVISOR`)."""
     manager: str = "manager@localhost"
     """The manager (`COMPLAINTS_STAFF_EMAIL_MANAGER`)."""
+    case_links: CaseLinks | None = None
+    """Signs the portal link every letter to a customer carries; None (tests that need no link): no link."""
+    public_url: str = ""
+    """The web app's address as customers reach it (`COMPLAINTS_PUBLIC_URL`), which the links start with."""
+
+    def portal_link(self, complaint_id: str, at: datetime) -> PortalLink | None:
+        """The link a letter written at `at` carries. Signed from the transition's recorded instant, never the
+        clock: a retried record write renders the very same letter."""
+        if self.case_links is None or not self.public_url:
+            return None
+        token = self.case_links.sign(complaint_id, now=at)
+        return PortalLink(f"{self.public_url.rstrip('/')}{PORTAL_LINK_PATH}{token}", at + self.case_links.lifetime)
 
     def staff_address(self, recipient: Recipient, department: str) -> str:
         """The mailbox of a staff recipient: a department's and its head's come from the company profile. A

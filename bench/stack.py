@@ -64,6 +64,6 @@ async def embedded_stack(work: Path) -> AsyncIterator[Stack]:
         pool = await create_pool(dsn)
         stack.push_async_callback(pool.close)
         await migrate(pool)
-        settings = Settings(task_queue=COMPLAINT_QUEUE, metrics_address="")
+        settings = Settings(task_queue=COMPLAINT_QUEUE, metrics_address="", data_dir=work)  # its link key too
         records = ComplaintRecords(pool, calendar, settings.notifications())
         yield Stack(work, dsn, address, key_ring, client, pool, records, calendar, settings)

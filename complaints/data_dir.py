@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from starter.settings import Settings
+
 STACK_FILE = "stack.json"
 """Written into the data directory while `complaints dev` runs; removed when it stops."""
 STOP_TIMEOUT = 10.0
@@ -87,6 +89,14 @@ class StackInfo:
 
     def public(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def links_to_stack_web(settings: Settings, web: str | None) -> Settings:
+    """Settings whose portal links lead to the stack's web form `web`, unless `COMPLAINTS_PUBLIC_URL` says where
+    customers reach it (a tunnel, a proxy): a worker beside `complaints dev --web-port N` signs links that open."""
+    if web is None or "public_url" in settings.model_fields_set:
+        return settings
+    return settings.model_copy(update={"public_url": web})
 
 
 def write_stack_file(data_dir: Path, info: StackInfo) -> Path:

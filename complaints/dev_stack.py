@@ -27,6 +27,7 @@ from complaints.data_dir import (
     STOP_TIMEOUT,
     StackError,
     StackInfo,
+    links_to_stack_web,
     lock_down,
     prepare_data_dir,
     read_stack_file,
@@ -68,7 +69,7 @@ async def _web_form(
             stop,
             port=port,
             settings=settings,
-            web_settings=WebSettings(data_dir=data_dir, temporal_ui=info.temporal_ui),
+            web_settings=WebSettings(data_dir=data_dir, temporal_ui=info.temporal_ui, public_url=settings.public_url),
             dev_accounts=True,
             ready=ready,
             codec=EncryptionCodec(key_ring),
@@ -145,6 +146,9 @@ async def dev_stack(
 
     settings = settings or load_settings()
     data_dir = prepare_data_dir(data_dir)
+    # The worker signs the portal links in customers' letters and the web form opens them: one data directory,
+    # so one made-once link key (and session secret), whatever --data-dir says.
+    settings = settings.model_copy(update={"data_dir": data_dir})
     lock_down(data_dir)
     running = read_stack_file(data_dir)
     if running is not None:
@@ -163,6 +167,7 @@ async def dev_stack(
             dsn = info.database_url = await stack.enter_async_context(embedded_postgres(data_dir))
         if web_port is not None:
             web_port = web_port or free_port()
+            settings = links_to_stack_web(settings, f"http://localhost:{web_port}")
         if settings.temporal_address is None:
             temporal_port, ui_port = temporal_port or free_port(), ui_port or free_port()
             codec_endpoint = f"http://localhost:{web_port}/codec" if web_port is not None else None

@@ -31,9 +31,14 @@ from complaints.command import (
 
 
 async def cmd_worker(args: argparse.Namespace) -> int:
+    from complaints.data_dir import links_to_stack_web, read_stack_file
     from worker import MetricsAddressError, run_worker, worker_runtime
 
-    settings = read_settings().model_copy(update={"database_url": database_url_of(args)})
+    # Beside a running `complaints dev`: its data directory's link key, and its web form in the links.
+    data_dir = data_dir_of(args)
+    settings = read_settings().model_copy(update={"database_url": database_url_of(args), "data_dir": data_dir})
+    running = read_stack_file(data_dir)
+    settings = links_to_stack_web(settings, running.web if running else None)
     try:
         runtime = worker_runtime(settings)
     except MetricsAddressError as exc:
@@ -53,7 +58,9 @@ async def cmd_web(args: argparse.Namespace) -> int:
     database_url = database_url_of(args)
     client = await temporal_client(args)
     running = read_stack_file(data_dir_of(args))
-    web_settings = WebSettings(temporal_ui=running.temporal_ui) if running and running.temporal_ui else WebSettings()
+    web_settings = WebSettings(data_dir=data_dir_of(args))  # beside a running stack: its link key and secret
+    if running and running.temporal_ui:
+        web_settings = web_settings.model_copy(update={"temporal_ui": running.temporal_ui})
     stop = asyncio.Event()
     with stop_on_signals(stop):
         try:

@@ -3,7 +3,8 @@
 # the compose spec vendored in check-jsonschema, the Dockerfile with hadolint, the Prometheus rules and config with
 # promtool; none downloads anything), and the tests (they start their own Temporal servers and PostgreSQL).
 # Browser tests drive Debian's Chromium, and the Prometheus rules are checked by promtool from Debian's `prometheus`;
-# each is installed here when missing (nothing is downloaded by the tests).
+# each is installed here when missing, and so is axe-core's script for their accessibility check (nothing is
+# downloaded by the tests).
 source "$(dirname "$0")/bootstrap.sh"
 if { [ ! -x /usr/bin/chromium ] || ! command -v promtool >/dev/null 2>&1; } && command -v apt-get >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -15,6 +16,8 @@ if { [ ! -x /usr/bin/chromium ] || ! command -v promtool >/dev/null 2>&1; } && c
         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
     fi
 fi
+# axe-core for the browser tests' accessibility check: its pinned tarball from the npm registry, verified, once
+python scripts/fetch_axe_core.py
 ruff check .
 ruff format --check .
 mypy

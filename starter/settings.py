@@ -217,9 +217,14 @@ class Settings(BaseSettings):
         return CaseLinks(key.encode("utf-8"), timedelta(days=self.case_link_days))
 
     def notifications(self) -> NotificationSettings:
-        """Whose name the letters carry and where staff messages go: what the worker's records are given."""
+        """Whose name the letters carry, where staff messages go, and the portal link each letter to a customer
+        carries: what the worker's records are given."""
         return NotificationSettings(
-            company=self.company(), supervisor=self.staff_email_supervisor, manager=self.staff_email_manager
+            company=self.company(),
+            supervisor=self.staff_email_supervisor,
+            manager=self.staff_email_manager,
+            case_links=self.case_links(),
+            public_url=self.public_url,
         )
 
     def smtp_transport(self) -> SmtpTransport | None:

@@ -50,6 +50,8 @@ REQUIRED: dict[str, list[tuple[str, ...]]] = {
         ("TEMPORAL_ADDRESS",),
         ("COMPLAINTS_ENCRYPTION_KEYS", "COMPLAINTS_ENCRYPTION_KEYS_FILE", "COMPLAINTS_KEY_FILE"),
         ("COMPLAINTS_METRICS_ADDRESS",),
+        ("COMPLAINTS_CASE_LINK_KEY", "COMPLAINTS_CASE_LINK_KEY_FILE"),
+        ("COMPLAINTS_PUBLIC_URL",),
     ],
 }
 REQUIRED["web"] = [
@@ -58,10 +60,13 @@ REQUIRED["web"] = [
     ("COMPLAINTS_ALLOWED_HOSTS",),
     ("COMPLAINTS_METRICS_TOKEN", "COMPLAINTS_METRICS_TOKEN_FILE"),
     ("COMPLAINTS_TEMPORAL_UI",),
+    ("COMPLAINTS_CASE_LINK_KEY", "COMPLAINTS_CASE_LINK_KEY_FILE"),
+    ("COMPLAINTS_PUBLIC_URL",),
 ]
 REQUIRED["mail-ingress"] = [*REQUIRED["worker"][:3], ("COMPLAINTS_MAIL_INGRESS_ADDRESS",)]
 """Settings production cannot do without (each tuple: one of them): unset, a worker has no database, no cluster
-or no keys, and a web app makes a session secret of its own per process or answers only `localhost`."""
+or no keys, a web app makes a session secret of its own per process or answers only `localhost`, and each process
+makes a case link key of its own (the portal refuses every link a worker signed) or links to `localhost`."""
 
 INLINE_SECRET = re.compile(r"PASSWORD|PASSWD|PWD|SECRET|TOKEN|ENCRYPTION_KEYS")
 
@@ -132,6 +137,19 @@ def test_worker_web_and_mail_ingress_share_one_key_ring_and_one_database(compose
     for other in ("web", "mail-ingress"):
         for name in ("DATABASE_URL", "COMPLAINTS_DATABASE_PASSWORD_FILE", "COMPLAINTS_ENCRYPTION_KEYS_FILE"):
             assert worker[name] == environment_of(compose, other)[name], (other, name)
+
+
+def test_the_workers_sign_portal_links_the_web_app_opens(compose: dict[str, Any]) -> None:
+    """One key file and one public address for the links in customers' letters, and the web app answers the host
+    name those links carry (by default: a changed COMPLAINTS_PUBLIC_URL needs COMPLAINTS_PUBLIC_HOSTS too)."""
+    worker, web = environment_of(compose, "worker"), environment_of(compose, "web")
+    for name in ("COMPLAINTS_CASE_LINK_KEY_FILE", "COMPLAINTS_PUBLIC_URL"):
+        assert worker[name] == web[name], name
+    assert "case_link_key" in compose["services"]["worker"]["secrets"]
+    assert "case_link_key" in compose["services"]["web"]["secrets"]
+    public_url = re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", web["COMPLAINTS_PUBLIC_URL"])
+    allowed = re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", web["COMPLAINTS_ALLOWED_HOSTS"]).split(",")
+    assert urlsplit(public_url).hostname in allowed, (public_url, allowed)
 
 
 def test_the_mail_ingress_listens_on_every_interface_of_its_container(compose: dict[str, Any]) -> None:

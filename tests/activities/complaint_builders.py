@@ -15,6 +15,7 @@ from activities.notifications import NotificationSettings
 from activities.queries import ComplaintQueries
 from activities.records import ComplaintRecords
 from domain.actions import Action, ActionRequest, Role
+from domain.case_link import CaseLinks
 from domain.company import parse_company_profile
 from domain.intake import Channel, Customer, Intake
 from domain.lifecycle import ClockEvent, apply_action, apply_clock
@@ -55,7 +56,12 @@ mailbox = "mang-luoi@example.vn"
 head_mailbox = "network-head@localhost"
 """
 """A company of the tests' own, so documents show its names rather than the built-in profile's."""
-SETTINGS = NotificationSettings(parse_company_profile(TEST_COMPANY_PROFILE, "complaint_builders.py"))
+PUBLIC_URL = "https://cskh.example.vn"
+CASE_LINKS = CaseLinks(b"the activity tests' case link key!")
+"""The links every letter to a customer carries, as the worker's settings give them (`Settings.notifications`)."""
+SETTINGS = NotificationSettings(
+    parse_company_profile(TEST_COMPANY_PROFILE, "complaint_builders.py"), case_links=CASE_LINKS, public_url=PUBLIC_URL
+)
 
 
 def intake(**changes: Any) -> Intake:

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 import structlog
 from complaint_builders import (
+    CASE_LINKS,
     CUSTOMER_EMAIL,
     CUSTOMER_NAME,
     CUSTOMER_PHONE,
@@ -366,8 +367,12 @@ async def test_every_message_and_document_of_a_full_lifecycle_renders(complaints
         assert "{{" not in text and "{%" not in text
         if message["recipient"] == "customer":
             assert message["body"].startswith(f"Kính gửi Quý khách {CUSTOMER_NAME},")
+            token = re.search(r"/portal/c/(\S+) \(liên kết", message["body"])
+            assert token is not None, message["template"]  # every letter opens the complaint in the portal
+            assert CASE_LINKS.read(token[1], now=RECEIVED) == state.complaint_id
         else:  # staff messages point to the record, they do not copy the customer's details
             assert not any(item in text for item in PERSONAL_DATA), message["template"]
+            assert "/portal/" not in text, message["template"]
             assert "billing" not in text and "network" not in text, "staff read department names, not codes"
     request_info = next(m for m in messages if m["template"] == "request_info")
     assert "tài liệu, chứng từ liên quan" in request_info["body"] and "Xin gửi ảnh hóa đơn." in request_info["body"]

@@ -208,6 +208,7 @@ async def test_fleet_from_the_compose_file(
                 "records_db_password": secrets.token_urlsafe(16),
                 "encryption_keys": key_ring.to_spec(),
                 "session_secret": secrets.token_urlsafe(48),
+                "case_link_key": secrets.token_urlsafe(48),
                 "codec_token": secrets.token_urlsafe(32),
                 "metrics_token": secrets.token_urlsafe(32),
             },

@@ -1,12 +1,16 @@
-"""What the browser tests share: their marks, Debian's Chromium driven by Playwright, and an agent's moves in the
-web form (signing in, acting on a complaint). Nothing is downloaded: the browser is /usr/bin/chromium
-(`apt-get install chromium`), and the tests are skipped without it."""
+"""What the browser tests share: their marks, Debian's Chromium driven by Playwright, an agent's moves in the
+web form (signing in, acting on a complaint), and the accessibility check of a page with axe-core. Nothing is
+downloaded: the browser is /usr/bin/chromium (`apt-get install chromium`), and the tests are skipped without it;
+axe-core is the file scripts/test.sh fetched (`python scripts/fetch_axe_core.py`), and a check fails without it."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
@@ -19,6 +23,19 @@ BROWSER_TEST = [pytest.mark.browser, NEEDS_CHROMIUM]
 """The marks of every test that drives Chromium (with `temporal`/`postgres` where the test needs them)."""
 
 expect.set_options(timeout=30_000)  # the Temporal UI, on a busy two-core host, is the slowest page
+
+AXE_CORE = Path(__file__).resolve().parents[2] / ".cache" / "axe-core-4.14.1" / "axe.min.js"
+"""axe-core's browser script, where scripts/fetch_axe_core.py puts it (its TARGET; a test keeps them equal)."""
+WCAG_A_AA = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa")
+"""The rules the check runs: axe's tags for WCAG 2.0, 2.1 and 2.2 at levels A and AA (its best-practice rules are
+advice, not failures)."""
+_RUN_AXE = """async (tags) => {
+    const results = await axe.run(document, {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]});
+    return results.violations.map((v) => ({
+        id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.slice(0, 5).map((n) => ({target: n.target.join(" "), html: n.html.slice(0, 200)})),
+    }));
+}"""
 
 
 @contextlib.asynccontextmanager
@@ -72,3 +89,31 @@ async def done(page: Page, label: str) -> None:
 
 async def stage_is(page: Page, label: str) -> None:
     await expect(page.locator(".page-head .badge").first).to_have_text(label)
+
+
+async def accessibility_violations(
+    page: Page, impacts: tuple[str, ...] = ("serious", "critical")
+) -> list[dict[str, Any]]:
+    """axe-core's WCAG 2 A/AA violations of the page as it is now, of the given impacts: each its rule id, impact,
+    help text and (up to five) offending elements, so a failed `assert not ...` says what to fix and where.
+
+    The pages' Content-Security-Policy allows no script, so `page.add_script_tag` is refused; `page.evaluate` runs
+    through the DevTools protocol, which the page's CSP does not govern, so axe is evaluated there, in the page
+    itself, with the policy in force for everything else (no `bypass_csp` context that would check another page
+    than the one customers get)."""
+    if not AXE_CORE.is_file():
+        pytest.fail(
+            f"axe-core is not at {AXE_CORE}: run `python scripts/fetch_axe_core.py` (scripts/test.sh does it)",
+            pytrace=False,
+        )
+    if not await page.evaluate("() => typeof window.axe === 'object'"):
+        await page.evaluate(AXE_CORE.read_text(encoding="utf-8"))
+    violations: list[dict[str, Any]] = await page.evaluate(_RUN_AXE, list(WCAG_A_AA))
+    return [violation for violation in violations if violation["impact"] in impacts]
+
+
+async def assert_accessible(page: Page, what: str) -> None:
+    """No serious or critical WCAG 2 A/AA violation on the page: the message lists them, one per line."""
+    found = await accessibility_violations(page)
+    listed = "\n".join(json.dumps(violation, ensure_ascii=False) for violation in found)
+    assert not found, f"{what}: accessibility violations\n{listed}"

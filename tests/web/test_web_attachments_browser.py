@@ -8,7 +8,7 @@ import struct
 import zlib
 
 import pytest
-from browser_support import BROWSER_TEST, open_signed_in
+from browser_support import BROWSER_TEST, assert_accessible, open_signed_in
 from playwright.async_api import Browser, expect
 from samples import make_intake
 from web_support import ARTIFACTS
@@ -54,6 +54,7 @@ async def test_an_agent_downloads_an_attachment(
     await expect(section).to_contain_text(f"PDF · {len(INVOICE)} B")
     await section.scroll_into_view_if_needed()
     await agent.screenshot(path=str(ARTIFACTS / "attachments.png"), full_page=True)
+    await assert_accessible(agent, "a complaint page with its attachments")
 
     async with agent.expect_download() as downloading:
         await section.get_by_role("link", name=INVOICE_NAME).click()

@@ -8,7 +8,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from browser_support import BROWSER_TEST, do, done, open_signed_in, stage_is
+from browser_support import BROWSER_TEST, assert_accessible, do, done, open_signed_in, stage_is
 from playwright.async_api import Browser, expect
 from samples import make_intake
 from web_support import ARTIFACTS
@@ -31,10 +31,15 @@ async def test_a_complaint_from_intake_to_close_in_the_browser(
         make_intake(channel="phone", subject="Không gửi được tin nhắn", received_at=now - timedelta(hours=21))
     )
 
+    visitor = await browser.new_page(locale="vi-VN")
+    await visitor.goto(f"{base_url}/login")
+    await assert_accessible(visitor, "the sign-in page")
+    await visitor.close()
     agent = await open_signed_in(browser, base_url, staff["agent"])
 
     # take it in, with a mistake first
     await agent.get_by_role("link", name="Tiếp nhận mới").first.click()
+    await assert_accessible(agent, "the intake form")
     await agent.get_by_label("Tại chi nhánh").check()
     await agent.get_by_label("Tên khách hàng").fill("Lê Thị Hoa")
     await agent.get_by_label("Tiêu đề").fill("Bị trừ tiền hai lần khi gia hạn gói cước")
@@ -46,6 +51,7 @@ async def test_a_complaint_from_intake_to_close_in_the_browser(
         "Cần ít nhất số điện thoại, email hoặc địa chỉ."
     )
     await agent.screenshot(path=str(ARTIFACTS / "intake-errors.png"), full_page=True)
+    await assert_accessible(agent, "the intake form with its errors")
     await agent.get_by_label("Điện thoại").fill("0987 654 321")
     await agent.get_by_label("Email", exact=False).first.fill("hoa.le@example.vn")
     await agent.get_by_role("button", name="Tiếp nhận khiếu nại").click()
@@ -63,6 +69,7 @@ async def test_a_complaint_from_intake_to_close_in_the_browser(
     await do(agent, "acknowledge", {"message": "Chúng tôi đã nhận khiếu nại và sẽ phản hồi sớm."})
     await done(agent, "Xác nhận đã tiếp nhận")
     await stage_is(agent, "Đang phân tích")
+    await assert_accessible(agent, "a complaint page with its action forms")
 
     await do(agent, "request_info", {"message": "Xin gửi ảnh chụp sao kê có hai giao dịch."}, checks=("documents",))
     await done(agent, "Yêu cầu khách hàng bổ sung thông tin")
@@ -152,18 +159,21 @@ async def test_a_complaint_from_intake_to_close_in_the_browser(
         await expect(timeline).to_contain_text(kind)
     await expect(timeline.locator("li")).to_have_count(10)
     await agent.screenshot(path=str(ARTIFACTS / "complaint.png"), full_page=True)
+    await assert_accessible(agent, "a closed complaint's page")
 
     # the written reply prints as its own page, in Vietnamese
     async with agent.context.expect_page() as opened:
         await agent.get_by_role("link", name="Văn bản trả lời").click()
     document = await opened.value
     await expect(document.locator("h1")).to_have_text("VĂN BẢN TRẢ LỜI KHIẾU NẠI")
+    await assert_accessible(document, "the written reply")
     await document.close()
 
     # the inbox: the overdue letter highlighted, the closed complaint listed under "all stages"
     await agent.get_by_role("link", name="Hộp khiếu nại").first.click()
     await expect(agent.locator("tr.row-breached")).to_contain_text("Thư khiếu nại cước roaming")
     await agent.screenshot(path=str(ARTIFACTS / "inbox.png"), full_page=True)
+    await assert_accessible(agent, "the inbox")
     await agent.get_by_label("Trạng thái").select_option("all")
     await agent.get_by_role("button", name="Lọc").click()
     await expect(agent.locator("table.inbox")).to_contain_text(case_number)
@@ -171,5 +181,6 @@ async def test_a_complaint_from_intake_to_close_in_the_browser(
     await agent.get_by_role("link", name="English").click()
     await expect(agent.get_by_role("heading", name="Inbox")).to_be_visible()
     await agent.screenshot(path=str(ARTIFACTS / "inbox-en.png"), full_page=True)
+    await assert_accessible(agent, "the inbox in English")
     await agent.context.close()
     await manager.context.close()

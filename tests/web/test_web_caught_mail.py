@@ -13,13 +13,14 @@ import smtplib
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from browser_support import NEEDS_CHROMIUM, chromium, open_signed_in
+from browser_support import NEEDS_CHROMIUM, assert_accessible, chromium, open_signed_in
 from dev_process import DevProcess, kill_leftovers
 from playwright.async_api import expect
 from samples import COMPLAINTS, clean_env, make_intake
@@ -30,6 +31,7 @@ from activities.outbox import SmtpTransport
 from complaints.data_dir import STACK_FILE
 from complaints.mail_catcher import mail_catcher
 from complaints.temporal_server import free_port
+from starter.settings import Settings
 from web.users import DEV_PASSWORD
 
 HOSTILE = "<script>alert('x')</script>"
@@ -117,6 +119,12 @@ def test_the_dev_stack_catches_what_the_outbox_sends(dev: tuple[DevProcess, dict
     assert message["To"].addresses[0].display_name == "Trần Thị Bích"
     assert message["Subject"].count(f"[{acknowledged}]") == 1
     assert message["Message-ID"].endswith("@localhost>")  # the default sender, cskh@localhost
+    # The letter's portal link leads to this stack's web form (--web-port), signed with the key of its data
+    # directory (--data-dir), the one its web form reads: the worker and the web form agree.
+    text = message.get_body(("plain",)).get_content()
+    link = re.search(rf"{re.escape(addresses['web'])}/portal/c/(\S+) \(", text)
+    assert link is not None, text
+    assert Settings(data_dir=process.data_dir).case_links().read(link[1], datetime.now(UTC))
 
 
 @contextlib.asynccontextmanager
@@ -175,7 +183,9 @@ async def test_a_newcomer_reads_a_caught_message_in_the_browser(
         await expect(page.get_by_role("heading", name="Thư đã giữ lại")).to_be_visible()
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "caught-mail-list.png"), full_page=True)
+        await assert_accessible(page, "the caught mail")
         await page.get_by_role("link", name=re.compile(r"Xác nhận tiếp nhận khiếu nại")).first.click()
         await expect(page.get_by_role("heading", name=re.compile(re.escape(f"[{acknowledged}]")))).to_be_visible()
         await expect(page.locator(".mail-text")).to_contain_text("Trần Thị Bích")
         await page.screenshot(path=str(ARTIFACTS / "caught-mail-message.png"), full_page=True)
+        await assert_accessible(page, "a caught message")

@@ -9,7 +9,7 @@ import re
 import uuid
 
 import pytest
-from browser_support import BROWSER_TEST, do, open_signed_in
+from browser_support import BROWSER_TEST, assert_accessible, do, open_signed_in
 from playwright.async_api import Browser, expect
 from samples import make_intake
 from test_web_attachments_browser import INVOICE, INVOICE_NAME, modem_png
@@ -78,6 +78,7 @@ async def test_an_agent_reads_the_conversation_and_downloads_the_customers_invoi
     await expect(row.locator(".badge.mail")).to_have_text("✉ Thư mới của khách hàng")
     await expect(agent.locator("p.count .badge.mail")).to_contain_text("có thư khách hàng chưa đọc")
     await agent.screenshot(path=str(ARTIFACTS / "inbox-unread-mail.png"), full_page=True)
+    await assert_accessible(agent, "the inbox with unread mail")
 
     # The complaint page: four messages in order, each with its files.
     await row.get_by_role("link", name=SUBJECT).click()
@@ -95,6 +96,7 @@ async def test_an_agent_reads_the_conversation_and_downloads_the_customers_invoi
     await conversation.scroll_into_view_if_needed()
     await conversation.screenshot(path=str(ARTIFACTS / "conversation.png"))
     await agent.screenshot(path=str(ARTIFACTS / "conversation-page.png"), full_page=True)
+    await assert_accessible(agent, "a complaint page with its conversation")
 
     async with agent.expect_download() as downloading:
         await messages.nth(3).get_by_role("link", name=INVOICE_NAME).click()

@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from browser_support import NEEDS_CHROMIUM, open_signed_in
+from browser_support import NEEDS_CHROMIUM, assert_accessible, open_signed_in
 from playwright.async_api import Browser, expect
 from samples import make_intake
 from web_support import ARTIFACTS, SignIn, act, csrf_of, intake_form, take_in
@@ -142,6 +142,7 @@ async def test_the_refusals_page_in_the_browser(
     await expect(admin.get_by_role("alert")).to_contain_text("Khiếu nại chưa được tiếp nhận")
     await expect(admin.get_by_role("alert")).to_contain_text("it is listed for admins")
     await admin.screenshot(path=str(ARTIFACTS / "intake-refused.png"), full_page=True)
+    await assert_accessible(admin, "the intake form refused")
     await admin.get_by_role("link", name="Ghi bị từ chối").click()
     await expect(admin.get_by_role("heading", name="Lượt ghi hồ sơ bị từ chối")).to_be_visible()
     rows = admin.locator("table.refusals tbody tr")
@@ -149,6 +150,7 @@ async def test_the_refusals_page_in_the_browser(
     await expect(rows.nth(1)).to_contain_text(started.case_number)
     await expect(rows.nth(1)).to_contain_text("CheckViolationError")
     await admin.screenshot(path=str(ARTIFACTS / "refusals.png"), full_page=True)
+    await assert_accessible(admin, "the refused writes")
     await admin.get_by_role("link", name="English").click()
     await expect(admin.get_by_role("heading", name="Refused record writes")).to_be_visible()
     await admin.screenshot(path=str(ARTIFACTS / "refusals-en.png"), full_page=True)

@@ -11,7 +11,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from browser_support import BROWSER_TEST, open_signed_in
+from browser_support import BROWSER_TEST, assert_accessible, open_signed_in
 from playwright.async_api import Browser, expect
 from report_population import CAUSE, LESSON, Seeded, seed_reports
 from web_support import ARTIFACTS
@@ -52,6 +52,7 @@ async def test_a_manager_reads_switches_downloads_and_prints_the_reports(
         await expect(page.locator("figure.chart svg").first).to_be_visible()
         await expect(page.locator("table.report").first).to_be_visible()
         await page.screenshot(path=str(ARTIFACTS / f"reports-{name}.png"), full_page=True)
+        await assert_accessible(page, f"the report {name}")
 
     # The period: a shortcut puts it in the link, and the form shows it.
     await tabs.get_by_role("link", name="Tuân thủ thời hạn (SLA)").click()
@@ -112,6 +113,7 @@ async def test_a_manager_reads_switches_downloads_and_prints_the_reports(
     await expect(page.get_by_role("heading", level=1)).to_have_text(f"Báo cáo tháng {month[5:]}/{month[:4]}")
     await expect(page.get_by_role("heading", level=2)).to_have_count(4)
     await page.screenshot(path=str(ARTIFACTS / "reports-monthly.png"), full_page=True)
+    await assert_accessible(page, "the monthly report")
     await page.emulate_media(media="print")
     await expect(page.locator("header.topbar")).to_be_hidden()
     await page.screenshot(path=str(ARTIFACTS / "reports-monthly-print.png"), full_page=True)
