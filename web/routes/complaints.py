@@ -20,7 +20,7 @@ from temporalio.service import RPCError
 
 from activities.conversation import ConversationMessage, ConversationQueries
 from activities.queries import ComplaintQueries
-from domain.actions import Action
+from domain.actions import Action, Door
 from domain.fields import CASE_NUMBER_PATTERN, COMPLAINT_ID_PATTERN
 from domain.intake import IntakeError
 from domain.models import ComplaintState, Stage
@@ -60,6 +60,18 @@ def wrote_after_closing(state: ComplaintState, conversation: list[ConversationMe
     closed_at = state.closed_at
     written = [m for m in conversation if m.from_customer and m.kind != "received" and m.at > closed_at]
     return written[-1] if written else None
+
+
+def reopen_reason(offer: ConversationMessage | None, ctx: Context) -> str | None:
+    """The reason the reopen form offers: a disagreement sent from the portal is the customer's request to reopen."""
+    if offer is None:
+        return None
+    if offer.door == Door.PORTAL:
+        return ctx.tr.gettext(
+            "The customer disagrees with the answer and asks to reopen the complaint (on the portal, %(date)s).",
+            date=local_time(offer.at),
+        )
+    return ctx.tr.gettext("The customer wrote on %(date)s, after the complaint was closed.", date=local_time(offer.at))
 
 
 def _valid_complaint_id(value: str) -> bool:
@@ -190,14 +202,7 @@ class ComplaintPages:
             attachments=await self.attachments.listed(complaint_id),
             conversation=conversation,
             reopen_offer=reopen_offer,
-            reopen_reason=(
-                ctx.tr.gettext(
-                    "The customer wrote on %(date)s, after the complaint was closed.",
-                    date=local_time(reopen_offer.at),
-                )
-                if reopen_offer
-                else None
-            ),
+            reopen_reason=reopen_reason(reopen_offer, ctx),
             forms=forms,
             specs=ACTION_FORMS,
             request_ids=request_ids,
