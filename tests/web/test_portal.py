@@ -115,7 +115,7 @@ async def test_the_form_shows_what_is_missing_and_refuses_a_file_off_the_list(cu
     response = await submit(customer, "/portal/complain", "/portal/complain", form, files=[])
     assert response.status_code == 422
     page = text_of(response.text)
-    assert "Xin cho biết số điện thoại hoặc địa chỉ e-mail" in page and "Bắt buộc." in page
+    assert "Xin cho biết số điện thoại hoặc địa chỉ email" in page and "Bắt buộc." in page
     phone, _ = new_contact()
     virus = [("files", ("setup.exe", b"MZ\x90\x00", "application/x-msdownload"))]
     refused = await submit(

@@ -130,6 +130,19 @@ class Unavailable(Exception):
     """Temporal did not answer in time: the customer is asked to send the same form again."""
 
 
+PHONE_READABLE = (
+    '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+    "<style>@media (max-width: 40rem) { body { margin: 1rem; } "
+    ".heading, .signatures { flex-direction: column; gap: 1rem; } td { display: block; } }</style>\n"
+)
+"""What a filed document (a letter laid out for A4, as it was filed) gets when a customer opens it on a phone."""
+
+
+def readable_on_a_phone(document: str) -> str:
+    """The filed document as it is, told to fit a phone's width: the letter itself is never changed."""
+    return document.replace("</head>", PHONE_READABLE + "</head>", 1)
+
+
 def portal_refusal(exc: ActionFailed, tr: Translator) -> str:
     """A refused action in the customer's words: never the workflow's English sentence."""
     params: Mapping[str, Any] = exc.params or {}
@@ -530,7 +543,7 @@ class PortalPages:
         if kind in set(CUSTOMER_DOCUMENTS):
             for document in await self.queries.documents(state.complaint_id):
                 if document["kind"] == kind and document["cycle"] == cycle:
-                    return HTMLResponse(str(document["body"]))
+                    return HTMLResponse(readable_on_a_phone(str(document["body"])))
         raise HTTPException(404, visit.tr.gettext("No such document."))
 
     async def file(self, request: Request) -> Response:
