@@ -57,7 +57,7 @@ def build_web_app(
     pages = Pages(pool, settings, complaints.company)
     queries = ComplaintQueries(pool)
     key_ring = encryption_codec_of(complaints.client.data_converter)
-    store = AttachmentStore(pool, key_ring.key_ring) if key_ring else None
+    store = AttachmentStore(pool, key_ring.key_ring, max_bytes=settings.attachment_max_bytes) if key_ring else None
     attachment_pages = AttachmentPages(pages, store)
     complaint_pages = ComplaintPages(pages, complaints, queries, attachment_pages)
     portal = PortalPages(pages, complaints, queries, store)

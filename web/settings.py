@@ -29,6 +29,13 @@ class WebSettings(Settings):
     temporal_namespace: str = Field(default="default", validation_alias="TEMPORAL_NAMESPACE")
     secure_cookies: bool = False
     """Set behind HTTPS, so the session cookie is never sent in clear."""
+    proxy_headers: bool = False
+    """`COMPLAINTS_PROXY_HEADERS`: behind a reverse proxy, take the client's address (and scheme) from its
+    `X-Forwarded-For` / `X-Forwarded-Proto`, so the portal's throttle counts each customer's address rather than the
+    proxy's. Only from the addresses in `forwarded_allow_ips`: anyone else could claim any address."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """`COMPLAINTS_FORWARDED_ALLOW_IPS`: the proxies trusted for those headers, comma-separated (`10.0.0.5`, a
+    network such as `172.16.0.0/12`, or `*` when only the proxy can reach the web process at all)."""
     session_max_age: int = 12 * 3600
     """Seconds a sign-in lasts (from sign-in, not from the last request): one working day and some."""
     sign_in_window_seconds: int = Field(default=15 * 60, ge=1)

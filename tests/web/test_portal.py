@@ -247,6 +247,20 @@ async def test_the_written_reply_then_disagreeing_asks_staff_to_reopen(
     assert offer and "yêu cầu mở lại" in text_of(offer.group(1))
 
 
+async def test_disagreeing_with_an_answer_not_yet_closed_asks_staff_to_reopen_too(
+    customer: httpx.AsyncClient, complaints: ComplaintClient, signed_in: SignIn
+) -> None:
+    cid = await complain(customer)
+    await drive_to_answered(complaints, cid)
+    agent = await signed_in("agent")
+    assert 'id="reopen-offer"' not in (await agent.get(f"/complaints/{cid}")).text
+    disagreed = await submit(
+        customer, f"/portal/case/{cid}", f"/portal/case/{cid}/disagree", {"text": "Tôi không đồng ý."}
+    )
+    assert disagreed.status_code == 303
+    assert 'id="reopen-offer"' in (await agent.get(f"/complaints/{cid}")).text
+
+
 async def test_withdraw(customer: httpx.AsyncClient, queries: ComplaintQueries) -> None:
     cid = await complain(customer)
     response = await submit(

@@ -54,11 +54,19 @@ TIMELINE_PAGE_SIZE = 50
 
 def wrote_after_closing(state: ComplaintState, conversation: list[ConversationMessage]) -> ConversationMessage | None:
     """The customer's latest own message since the complaint was closed, if it is closed: agents are offered a
-    reopen naming it. Only an offer: a customer's mail never reopens a complaint by itself."""
-    if state.stage is not Stage.CLOSED or state.closed_at is None:
+    reopen naming it. Only an offer: a customer's mail never reopens a complaint by itself. An answered complaint
+    the customer disputed on the portal (its "disagree" form, sent after the answer) is offered a reopen too."""
+    if state.stage is Stage.CLOSED and state.closed_at is not None:
+        since, only_portal = state.closed_at, False
+    elif state.stage is Stage.ANSWERED and state.resolved_at is not None:
+        since, only_portal = state.resolved_at, True
+    else:
         return None
-    closed_at = state.closed_at
-    written = [m for m in conversation if m.from_customer and m.kind != "received" and m.at > closed_at]
+    written = [
+        m
+        for m in conversation
+        if m.from_customer and m.kind != "received" and m.at > since and (m.door == Door.PORTAL or not only_portal)
+    ]
     return written[-1] if written else None
 
 

@@ -81,6 +81,8 @@ MAX_FILES = 5
 """Files one portal form takes: evidence, not an archive."""
 TEMPORAL_TIMEOUT = 30.0
 """Seconds a start or an action may take before the customer is told to try again (it is safe to: same key)."""
+ACCEPT = ",".join([*ALLOWED_TYPES, *ALLOWED_TYPES.values()])
+"""What the file inputs offer to pick: the attachment store's allowlist (a hint to the browser; the store decides)."""
 COMPLAINT_FIELDS = ("customer.name", "customer.phone", "customer.email", "service", "subject", "description")
 DONE = {
     "answer": N_("Thank you: we have your answer and will continue with your complaint."),
@@ -182,6 +184,7 @@ class PortalPages:
         self.stamps = FormStamps(self.settings, self.settings.portal_form_min_seconds)
         self.throttle = PortalThrottle(pages.pool, self.settings)
         self.links = self.settings.case_links()
+        self.max_mb = max(1, (store.max_bytes if store else 0) // (1024 * 1024))
 
     def routes(self) -> list[Route]:
         case = "/portal/case/{complaint_id}"
@@ -287,8 +290,7 @@ class PortalPages:
                 allowed_type(upload.content_type)
                 check_size(len(upload.data), max_bytes)
             except AttachmentRefused as refused:
-                max_mb = max(1, max_bytes // (1024 * 1024))
-                return visit.tr.gettext(ATTACHMENT_REFUSALS[refused.code], name=upload.name[:80], max=max_mb)
+                return visit.tr.gettext(ATTACHMENT_REFUSALS[refused.code], name=upload.name[:80], max=self.max_mb)
         if files and self.store is None:
             return visit.tr.gettext("Files cannot be received right now. Send your text without them.")
         return None
@@ -324,8 +326,9 @@ class PortalPages:
             status,
             page_path="/portal/complain",
             form=form,
-            accept=",".join([*ALLOWED_TYPES, *ALLOWED_TYPES.values()]),
+            accept=ACCEPT,
             max_files=MAX_FILES,
+            max_mb=self.max_mb,
         )
 
     async def complain_page(self, request: Request) -> Response:
@@ -527,8 +530,9 @@ class PortalPages:
             conversation=await self.conversation(state.complaint_id),
             forms=forms,
             done=visit.tr.gettext(DONE[done]) if done and status == 200 else None,
-            accept=",".join([*ALLOWED_TYPES, *ALLOWED_TYPES.values()]),
+            accept=ACCEPT,
             max_files=MAX_FILES,
+            max_mb=self.max_mb,
             max_chars=MAX_TEXT_CHARS,
         )
 
