@@ -22,9 +22,11 @@ from web_support import TEMPORAL_UI
 
 from activities.database import create_pool, dsn_for_database
 from activities.queries import ComplaintQueries
+from complaints.temporal_server import free_port
 from starter.client import ComplaintClient
 from web.app import build_web_app
 from web.portal import PORTAL_COOKIE
+from web.server import serve
 from web.settings import WebSettings
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres]
@@ -260,3 +262,38 @@ async def test_another_cases_documents_and_files_are_out_of_reach(
         PORTAL_COOKIE, mine.cookies[PORTAL_COOKIE][:-4] + "AAAA", domain="testserver.local", path="/portal"
     )
     assert (await forged.get(f"/portal/case/{my_case}")).status_code == 303
+
+
+async def test_behind_a_proxy_each_customer_is_counted_by_the_address_it_forwards(
+    two_processes: tuple[Starlette, Starlette],
+) -> None:
+    """`COMPLAINTS_PROXY_HEADERS`: served as `complaints web` serves it, the trusted proxy's `X-Forwarded-For` is the
+    address the throttle counts, so one customer past the limit does not lock out everyone behind the proxy."""
+    stop, ready = asyncio.Event(), asyncio.Event()
+    port = free_port()
+    serving = asyncio.create_task(
+        serve(
+            two_processes[0], "127.0.0.1", port, stop, ready=ready, proxy_headers=True, forwarded_allow_ips="127.0.0.1"
+        )
+    )
+    await asyncio.wait_for(ready.wait(), timeout=15)
+    prefix = uuid.uuid4().hex[:4]
+    try:
+
+        async def look_up(forwarded: str, n: int) -> int:
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}", headers={"X-Forwarded-For": forwarded}
+            ) as client:
+                page = await client.get("/portal/follow")
+                await asyncio.sleep(1.05)
+                hidden = hidden_fields(page.text, "/portal/follow")
+                number = f"KN-2026-{int(prefix, 16) % 90000 + 100000 + n:06d}"
+                response = await client.post("/portal/follow", data={**hidden, "case_number": number, "contact": "09"})
+                return response.status_code
+
+        first, second = f"198.51.100.{int(prefix, 16) % 200 + 1}", f"198.51.100.{int(prefix, 16) % 200 + 2}"
+        assert [await look_up(first, n) for n in range(5)] == [422, 422, 422, 422, 429]
+        assert await look_up(second, 5) == 422
+    finally:
+        stop.set()
+        await asyncio.wait_for(serving, timeout=15)
