@@ -61,6 +61,9 @@ class WebSettings(Settings):
     portal_max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=64 * 1024)
     """The largest post the portal reads (a form with its files); a bigger one is refused before it is read. Each
     file is also held to the attachment store's own per-file limit."""
+    portal_temporal_timeout_seconds: float = Field(default=30.0, gt=0)
+    """How long a portal complaint or action waits for the workflow before the customer is asked to send the form
+    again (safe: the form's one-time id makes the second sending the same complaint or action)."""
     portal_form_min_seconds: float = Field(default=2.0, ge=0)
     """A portal form sent back sooner than this after it was shown is a robot's (the bot trap's clock): the sender
     is asked to try again."""

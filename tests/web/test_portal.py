@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,12 +16,14 @@ import httpx
 import pytest
 from portal_support import PNG, PNG_NAME, complain, complaint_form, hidden_fields, new_contact, submit
 from starlette.applications import Starlette
+from temporalio.testing import WorkflowEnvironment
 from web_support import TEMPORAL_UI, SignIn
 
 from activities.queries import ComplaintQueries
 from domain.actions import Action, Door, Role
 from domain.models import Stage
 from starter.client import ComplaintClient
+from web.app import build_web_app
 from web.portal import PORTAL_COOKIE
 from web.settings import WebSettings
 
@@ -337,3 +340,45 @@ async def test_a_post_without_the_portal_cookie_token_is_refused(customer: httpx
     customer.cookies.clear()
     response = await customer.post("/portal/follow", data={**hidden, "case_number": "KN-2026-000001", "contact": "09"})
     assert response.status_code == 403 and "portal.css" in response.text
+
+
+async def test_the_same_text_policy_as_every_door_worded_for_the_customer(customer: httpx.AsyncClient) -> None:
+    turned = complaint_form(description="Hóa đơn \u202egpj.exe")
+    refused = await submit(customer, "/portal/complain", "/portal/complain", turned, files=[])
+    assert refused.status_code == 422 and "Không được chứa ký tự đổi chiều văn bản" in text_of(refused.text)
+    cid = await complain(customer)
+    answer = await submit(customer, f"/portal/case/{cid}", f"/portal/case/{cid}/withdraw", {"text": "Rút\u202e lại"})
+    assert answer.status_code == 409
+    assert "Nội dung không được chấp nhận: Không được chứa ký tự đổi chiều văn bản" in text_of(answer.text)
+
+
+async def test_while_the_records_are_away_the_portal_says_try_again_on_its_own_page(
+    complaints: ComplaintClient, dead_pool: asyncpg.Pool, web_settings: WebSettings
+) -> None:
+    dead_app = build_web_app(complaints, dead_pool, web_settings)
+    transport = httpx.ASGITransport(app=dead_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        form = await client.get("/portal/follow")  # the form itself needs no records
+        assert form.status_code == 200
+        hidden = hidden_fields(form.text, "/portal/follow")
+        lookup = await client.post("/portal/follow", data={**hidden, "case_number": "KN-2026-000001", "contact": "09"})
+        assert lookup.status_code == 503 and lookup.headers["retry-after"]
+        assert "Hệ thống khiếu nại tạm thời không truy cập được" in text_of(lookup.text)
+        assert "portal.css" in lookup.text and "/complaints/new" not in lookup.text
+
+
+async def test_without_a_worker_the_customer_is_asked_to_send_again_and_nothing_is_lost(
+    time_env: WorkflowEnvironment, pool: asyncpg.Pool, web_settings: WebSettings
+) -> None:
+    """Temporal takes the complaint but no worker answers in time: the form comes back as typed, with the same
+    one-time id, so sending it again once the workers are back is the same complaint."""
+    nobody = ComplaintClient(time_env.client, f"no-worker-{uuid.uuid4().hex[:8]}")
+    stalled = build_web_app(nobody, pool, web_settings.model_copy(update={"portal_temporal_timeout_seconds": 1.0}))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=stalled), base_url="http://testserver") as client:
+        page = await client.get("/portal/complain")
+        hidden = hidden_fields(page.text, "/portal/complain")
+        response = await submit(client, "", "/portal/complain", complaint_form(), files=[], hidden=hidden)
+        assert response.status_code == 503
+        assert "Xin gửi lại biểu mẫu sau ít phút" in text_of(response.text)
+        assert hidden_fields(response.text, "/portal/complain")["stamp"] == hidden["stamp"]
+        assert "Trần Thị Bích" in response.text

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from activities.attachments import AttachmentStore, AttachmentUnreadable
@@ -79,8 +80,6 @@ HONEYPOT_FIELD = "website"
 """Hidden by the stylesheet and labelled "leave empty": a person never fills it, a form-filling robot does."""
 MAX_FILES = 5
 """Files one portal form takes: evidence, not an archive."""
-TEMPORAL_TIMEOUT = 30.0
-"""Seconds a start or an action may take before the customer is told to try again (it is safe to: same key)."""
 ACCEPT = ",".join([*ALLOWED_TYPES, *ALLOWED_TYPES.values()])
 """What the file inputs offer to pick: the attachment store's allowlist (a hint to the browser; the store decides)."""
 COMPLAINT_FIELDS = ("customer.name", "customer.phone", "customer.email", "service", "subject", "description")
@@ -307,8 +306,8 @@ class PortalPages:
 
     async def with_temporal(self, call: Any) -> Any:
         try:
-            return await asyncio.wait_for(call, TEMPORAL_TIMEOUT)
-        except (RPCError, TimeoutError) as exc:
+            return await asyncio.wait_for(call, self.settings.portal_temporal_timeout_seconds)
+        except (RPCError, TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
             log.warning("portal: complaints unavailable", error=type(exc).__name__)
             raise Unavailable from None
 
