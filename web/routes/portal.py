@@ -234,7 +234,10 @@ class PortalPages:
         visit = Visit(request, Translator(pick_language(None, request.cookies.get(LANGUAGE_COOKIE))), PortalAccess())
         with contextlib.suppress(Exception):  # a refused query string: the error itself is what is shown
             visit = self.visit(request)
-        return self.render(visit, "portal_error.html", code, code=code, detail=detail, retry_url=retry_url)
+        page_path = None if request.method in ("GET", "HEAD") else "/portal"  # a language link never re-posts
+        return self.render(
+            visit, "portal_error.html", code, page_path=page_path, code=code, detail=detail, retry_url=retry_url
+        )
 
     def unavailable(self, request: Request) -> HTMLResponse:
         tr = Translator(pick_language(request.query_params.get("lang"), request.cookies.get(LANGUAGE_COOKIE)))
@@ -252,7 +255,9 @@ class PortalPages:
             "Too many attempts. Try again in %(num)d minutes.",
             throttled.minutes,
         )
-        response = self.render(visit, "portal_error.html", 429, code=429, detail=detail, retry_url=None)
+        response = self.render(
+            visit, "portal_error.html", 429, page_path="/portal", code=429, detail=detail, retry_url=None
+        )
         response.headers["Retry-After"] = str(int(throttled.seconds))
         return response
 
