@@ -264,6 +264,19 @@ async def test_disagreeing_with_an_answer_not_yet_closed_asks_staff_to_reopen_to
     assert 'id="reopen-offer"' in (await agent.get(f"/complaints/{cid}")).text
 
 
+async def test_an_answer_sent_twice_is_one_answer(
+    customer: httpx.AsyncClient, complaints: ComplaintClient, queries: ComplaintQueries
+) -> None:
+    cid = await complain(customer)
+    await complaints.act(cid, Action.REQUEST_INFO, **AGENT, data={"missing": ["phone"], "message": "Xin số máy bàn."})
+    hidden = hidden_fields((await customer.get(f"/portal/case/{cid}")).text, f"/portal/case/{cid}/answer")
+    for _ in range(2):
+        sent = await submit(customer, "", f"/portal/case/{cid}/answer", {"text": "028 3822 0000"}, [], hidden)
+        assert sent.status_code == 303
+    kinds = [event.kind for event in await queries.timeline(cid)]
+    assert kinds.count("customer_info_received") == 1
+
+
 async def test_withdraw(customer: httpx.AsyncClient, queries: ComplaintQueries) -> None:
     cid = await complain(customer)
     response = await submit(
@@ -332,6 +345,9 @@ async def test_staff_and_portal_are_kept_apart(customer: httpx.AsyncClient, sign
         assert "complaints_session" not in page.headers.get("set-cookie", ""), path
     missing = await customer.get("/portal/nowhere")
     assert missing.status_code == 404 and "portal.css" in missing.text
+    for page in (missing, await customer.get("/portal/complain")):  # the same security headers as every page
+        assert "script-src 'none'" in page.headers["content-security-policy"]
+        assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
 
 
 async def test_a_post_without_the_portal_cookie_token_is_refused(customer: httpx.AsyncClient) -> None:
