@@ -398,3 +398,13 @@ async def test_without_a_worker_the_customer_is_asked_to_send_again_and_nothing_
         assert "Xin gửi lại biểu mẫu sau ít phút" in text_of(response.text)
         assert hidden_fields(response.text, "/portal/complain")["stamp"] == hidden["stamp"]
         assert "Trần Thị Bích" in response.text
+
+
+async def test_a_shared_device_forgets_the_cases_it_opened(customer: httpx.AsyncClient) -> None:
+    cid = await complain(customer)
+    page = await customer.get(f"/portal/case/{cid}")
+    token = hidden_fields(page.text, f"/portal/case/{cid}/withdraw")["csrf_token"]
+    left = await customer.post("/portal/leave", data={"csrf_token": token})
+    assert left.status_code == 303 and left.headers["location"] == "/portal?done=left"
+    assert "Thiết bị này không còn hiển thị khiếu nại" in text_of((await customer.get(left.headers["location"])).text)
+    assert (await customer.get(f"/portal/case/{cid}")).headers["location"] == "/portal/follow"

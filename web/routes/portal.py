@@ -194,6 +194,7 @@ class PortalPages:
             Route("/portal/follow", self.follow_page, methods=["GET"]),
             Route("/portal/follow", self.follow, methods=["POST"]),
             Route("/portal/c/{token}", self.link, methods=["GET"]),
+            Route("/portal/leave", self.leave, methods=["POST"]),
             Route(case, self.case, methods=["GET"]),
             Route(case + "/received", self.received, methods=["GET"]),
             Route(case + "/documents/{kind}/{cycle:int}", self.document, methods=["GET"]),
@@ -319,7 +320,9 @@ class PortalPages:
     # ---- start ----
 
     async def start(self, request: Request) -> Response:
-        return self.render(self.visit(request), "portal_start.html")
+        visit = self.visit(request)
+        left = one_of(request.query_params, "done", frozenset({"left"}), "") == "left"
+        return self.render(visit, "portal_start.html", left=left)
 
     # ---- complain online ----
 
@@ -466,6 +469,16 @@ class PortalPages:
             return self.render(visit, "portal_error.html", code, code=code, detail=detail, retry_url=None)
         visit.access.grant(complaint_id)
         response = RedirectResponse(f"/portal/case/{quote(complaint_id)}", 303)
+        self.cookies.save(visit.access, response)
+        return response
+
+    async def leave(self, request: Request) -> Response:
+        """This browser forgets every case it opened (a shared computer, a borrowed phone)."""
+        visit = self.visit(request)
+        await self.posted(visit, files=False)
+        visit.access.grants.clear()
+        visit.access.changed = True
+        response = RedirectResponse("/portal?done=left", 303)
         self.cookies.save(visit.access, response)
         return response
 
