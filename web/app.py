@@ -2,7 +2,8 @@
 
 Each part is its own module: `web.pages` (who is asking, in which language, rendering), `web.templates` (Jinja),
 `web.middleware` (security headers, metrics, trusted hosts, sessions), `web.errors` (the error pages) and one
-module of routes per area under `web.routes`. Every action goes through `ComplaintClient.act`, so the web form is
+module of routes per area under `web.routes`, the customers' portal (`/portal`, `web.routes.portal`) among
+them. Every action goes through `ComplaintClient.act`, so the web form is
 one more door to the workflow's rules.
 """
 
@@ -31,6 +32,7 @@ from web.routes.admin import AdminPages
 from web.routes.attachments import AttachmentPages
 from web.routes.auth import SignInRoutes
 from web.routes.complaints import ComplaintPages
+from web.routes.portal import PortalPages
 from web.routes.reports import ReportPages
 from web.routes.service import service_routes
 from web.settings import WebSettings
@@ -55,8 +57,10 @@ def build_web_app(
     pages = Pages(pool, settings, complaints.company)
     queries = ComplaintQueries(pool)
     key_ring = encryption_codec_of(complaints.client.data_converter)
-    attachment_pages = AttachmentPages(pages, AttachmentStore(pool, key_ring.key_ring) if key_ring else None)
+    store = AttachmentStore(pool, key_ring.key_ring, max_bytes=settings.attachment_max_bytes) if key_ring else None
+    attachment_pages = AttachmentPages(pages, store)
     complaint_pages = ComplaintPages(pages, complaints, queries, attachment_pages)
+    portal = PortalPages(pages, complaints, queries, store)
     metrics = WebMetrics(settings.metrics_token)
     return StarletteWithSecurityHeaders(
         routes=[
@@ -66,11 +70,12 @@ def build_web_app(
             *ActionRoutes(complaint_pages).routes(),
             *AdminPages(pages, queries).routes(),
             *ReportPages(pages, ComplaintReports(pool), complaints.company).routes(),
+            *portal.routes(),
             *service_routes(),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
             *CodecEndpoint(codec, pool, settings).routes(),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         middleware=web_middleware(settings, metrics, pages.sessions),
-        exception_handlers=ErrorPages(pages).exception_handlers(),
+        exception_handlers=ErrorPages(pages, portal).exception_handlers(),
     )

@@ -73,7 +73,15 @@ async def run_web(
             client, settings.task_queue, receipt_window=settings.receipt_window, company=settings.company()
         )
         app = build_web_app(complaints, pool, web_settings, codec)
-        await serve(app, host, port, stop, ready=ready)
+        await serve(
+            app,
+            host,
+            port,
+            stop,
+            ready=ready,
+            proxy_headers=web_settings.proxy_headers,
+            forwarded_allow_ips=web_settings.forwarded_allow_ips,
+        )
 
 
 async def create_user(database_url: str, username: str, password: str, role: str) -> User:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from starlette.exceptions import HTTPException
@@ -24,11 +24,25 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
-class ErrorPages:
-    """Starlette's exception handlers, rendered through the shared `Pages`."""
+class PortalErrors(Protocol):
+    """The customers' portal's own error pages (`web.routes.portal.PortalPages`): under `/portal` an error never
+    shows a staff page or a staff link."""
 
-    def __init__(self, pages: Pages) -> None:
+    def error(self, request: Request, code: int, detail: str, *, retry_url: str | None = None) -> Response: ...
+
+    def unavailable(self, request: Request) -> Response: ...
+
+
+class ErrorPages:
+    """Starlette's exception handlers, rendered through the shared `Pages` (the portal's own under `/portal`)."""
+
+    def __init__(self, pages: Pages, portal: PortalErrors | None = None) -> None:
         self.pages = pages
+        self.portal = portal
+
+    def _portal(self, request: Request) -> PortalErrors | None:
+        path = request.url.path
+        return self.portal if path == "/portal" or path.startswith("/portal/") else None
 
     def exception_handlers(self) -> dict[Any, Handler]:
         """For `Starlette(exception_handlers=...)`: HTTP errors and redirects, a refused query, PostgreSQL away
@@ -46,8 +60,9 @@ class ErrorPages:
         if isinstance(exc, Redirect):
             return RedirectResponse(exc.url, 303)
         assert isinstance(exc, HTTPException)
+        portal = self._portal(request)
         try:
-            ctx = await self.pages.context(request)
+            ctx = self.pages.anonymous_context(request) if portal else await self.pages.context(request)
         except QueryRefused:  # a 404 or 405 whose query is bad as well: the status still says the most
             ctx = self.pages.anonymous_context(request)
         except Exception:  # the database is away: still say what went wrong
@@ -61,6 +76,8 @@ class ErrorPages:
             detail = ctx.tr.gettext("The form is too large.")
         elif exc.status_code == 415:
             detail = ctx.tr.gettext("Expected a form.")
+        if portal:
+            return portal.error(request, exc.status_code, detail)
         return self.pages.render(ctx, "error.html", exc.status_code, code=exc.status_code, detail=detail)
 
     async def bad_query(self, request: Request, exc: Exception) -> Response:
@@ -72,6 +89,9 @@ class ErrorPages:
             parameter=exc.parameter,
             problem=exc.problem,
         )
+        portal = self._portal(request)
+        if portal:
+            return portal.error(request, 400, detail)
         return self.pages.render(ctx, "error.html", 400, code=400, detail=detail)
 
     async def server_error(self, request: Request, exc: Exception) -> Response:
@@ -83,6 +103,12 @@ class ErrorPages:
         detail = ctx.tr.gettext(
             "Something went wrong on our side. Try again; if it keeps happening, tell an administrator."
         )
+        portal = self._portal(request)
+        if portal:
+            try:
+                return portal.error(request, 500, detail)
+            except Exception:
+                return PlainTextResponse(detail, 500)
         try:
             body = self.pages.templates.render(
                 ctx.tr.language,
@@ -111,6 +137,11 @@ class ErrorPages:
         log.warning(
             "records temporarily unavailable", method=request.method, error=type(exc).__name__, detail=str(exc)[:200]
         )
+        portal = self._portal(request)
+        if portal:
+            response = portal.unavailable(request)
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
         ctx = self.pages.anonymous_context(request)
         retry_url = None
         if request.method in ("GET", "HEAD"):

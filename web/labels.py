@@ -26,6 +26,17 @@ STAGES: dict[str, str] = {
     Stage.WITHDRAWN: N_("Withdrawn"),
 }
 
+CUSTOMER_STAGES: dict[str, str] = {
+    Stage.RECEIVED: N_("Received: we will contact you soon"),
+    "working": N_("We are working on your complaint"),
+    Stage.AWAITING_CUSTOMER: N_("We are waiting for information from you"),
+    Stage.ANSWERED: N_("We have answered your complaint"),
+    Stage.CLOSED: N_("Closed"),
+    Stage.MERGED: N_("Handled together with another of your complaints"),
+    Stage.WITHDRAWN: N_("Withdrawn at your request"),
+}
+"""Where a case stands in the customer's words (`web.portal.customer_stage`): staff's steps are not theirs."""
+
 ACTIONS: dict[str, str] = {
     Action.ACKNOWLEDGE: N_("Acknowledge receipt"),
     Action.REQUEST_INFO: N_("Ask the customer for information"),

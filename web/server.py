@@ -55,8 +55,10 @@ async def serve(
     *,
     ready: asyncio.Event | None = None,
     proxy_headers: bool = False,
+    forwarded_allow_ips: str = "127.0.0.1",
 ) -> None:
-    """Serve `app` on host:port until `stop_event` is set; `ready` is set once it accepts connections."""
+    """Serve `app` on host:port until `stop_event` is set; `ready` is set once it accepts connections.
+    `proxy_headers`: take the client's address from `X-Forwarded-For` sent by one of `forwarded_allow_ips`."""
     sock = bind(host, port)
     config = uvicorn.Config(
         app,
@@ -64,6 +66,7 @@ async def serve(
         access_log=False,
         lifespan="off",
         proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips,
         server_header=False,
         timeout_graceful_shutdown=5,
     )

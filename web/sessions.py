@@ -44,8 +44,9 @@ TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 USER = "user"
 TOUCH_EVERY = timedelta(minutes=1)
 """`last_seen_at` is written at most this often per session, not on every request."""
-SESSIONLESS_PATHS = ("/static/", "/healthz", "/metrics")
-"""Paths that never read the session: no query for them, so they answer the same while PostgreSQL is away."""
+SESSIONLESS_PATHS = ("/static/", "/healthz", "/metrics", "/portal")
+"""Paths that never read the session: no query for them, so they answer the same while PostgreSQL is away. The
+customers' portal is one: a staff session is never required nor used there (it has its own cookie, `web.portal`)."""
 
 Connection: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 

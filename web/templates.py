@@ -18,6 +18,7 @@ from web import labels
 from web.clock import local_time, time_left
 from web.forms import Widget
 from web.i18n import LANGUAGES, Translator, translations
+from web.portal import customer_stage
 from web.users import UserRole
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -56,6 +57,7 @@ def page_environment(language: str, company: CompanyProfile) -> Environment:
         local_date=lambda value: value.strftime("%d/%m/%Y"),
         left=lambda due, now, breached=False: time_left(due, now, tr, breached=breached),
         stage=label(labels.STAGES),
+        customer_stage=lambda stage: tr.gettext(labels.CUSTOMER_STAGES[customer_stage(stage)]),
         action=label(labels.ACTIONS),
         event=label(labels.EVENTS),
         channel=label(labels.CHANNELS),
@@ -76,6 +78,7 @@ def page_environment(language: str, company: CompanyProfile) -> Environment:
         ROLES=[role.value for role in UserRole],
         Widget=Widget,
         language=language,
+        COMPANY_NAME=company.legal_name,
     )
     return env
 

@@ -20,7 +20,7 @@ from temporalio.service import RPCError
 
 from activities.conversation import ConversationMessage, ConversationQueries
 from activities.queries import ComplaintQueries
-from domain.actions import Action
+from domain.actions import Action, Door
 from domain.fields import CASE_NUMBER_PATTERN, COMPLAINT_ID_PATTERN
 from domain.intake import IntakeError
 from domain.models import ComplaintState, Stage
@@ -54,12 +54,32 @@ TIMELINE_PAGE_SIZE = 50
 
 def wrote_after_closing(state: ComplaintState, conversation: list[ConversationMessage]) -> ConversationMessage | None:
     """The customer's latest own message since the complaint was closed, if it is closed: agents are offered a
-    reopen naming it. Only an offer: a customer's mail never reopens a complaint by itself."""
-    if state.stage is not Stage.CLOSED or state.closed_at is None:
+    reopen naming it. Only an offer: a customer's mail never reopens a complaint by itself. An answered complaint
+    the customer disputed on the portal (its "disagree" form, sent after the answer) is offered a reopen too."""
+    if state.stage is Stage.CLOSED and state.closed_at is not None:
+        since, only_portal = state.closed_at, False
+    elif state.stage is Stage.ANSWERED and state.resolved_at is not None:
+        since, only_portal = state.resolved_at, True
+    else:
         return None
-    closed_at = state.closed_at
-    written = [m for m in conversation if m.from_customer and m.kind != "received" and m.at > closed_at]
+    written = [
+        m
+        for m in conversation
+        if m.from_customer and m.kind != "received" and m.at > since and (m.door == Door.PORTAL or not only_portal)
+    ]
     return written[-1] if written else None
+
+
+def reopen_reason(offer: ConversationMessage | None, ctx: Context) -> str | None:
+    """The reason the reopen form offers: a disagreement sent from the portal is the customer's request to reopen."""
+    if offer is None:
+        return None
+    if offer.door == Door.PORTAL:
+        return ctx.tr.gettext(
+            "The customer disagrees with the answer and asks to reopen the complaint (on the portal, %(date)s).",
+            date=local_time(offer.at),
+        )
+    return ctx.tr.gettext("The customer wrote on %(date)s, after the complaint was closed.", date=local_time(offer.at))
 
 
 def _valid_complaint_id(value: str) -> bool:
@@ -190,14 +210,7 @@ class ComplaintPages:
             attachments=await self.attachments.listed(complaint_id),
             conversation=conversation,
             reopen_offer=reopen_offer,
-            reopen_reason=(
-                ctx.tr.gettext(
-                    "The customer wrote on %(date)s, after the complaint was closed.",
-                    date=local_time(reopen_offer.at),
-                )
-                if reopen_offer
-                else None
-            ),
+            reopen_reason=reopen_reason(reopen_offer, ctx),
             forms=forms,
             specs=ACTION_FORMS,
             request_ids=request_ids,
