@@ -1,24 +1,26 @@
-"""Reading a form that may carry files (`multipart/form-data`), within a size limit, without a parsing library.
+"""Reading a form that may carry files (`multipart/form-data`), within a size limit.
 
 The customers' portal takes files with a complaint or an answer; the staff forms take none (`web.forms`). The whole
-post is read with a cap first (413 past it, before anything is parsed), then split on its boundary: a form of a few
-fields and files needs no more than that, and no dependency is added for it. Files are handed on as they came; what
-may be kept (type, size) is the attachment store's rule (`domain.attachments`).
+post is read with a cap first (413 past it, before anything is parsed), then parsed by python-multipart through
+Starlette's parser, with limits on the number of fields and files and on a text field's size. Files are handed on
+as they came; what may be kept (type, size) is the attachment store's rule (`domain.attachments`).
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from email.message import Message
 from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
 from web.forms import MAX_FIELDS, FormData
 
-MAX_HEADER_BYTES = 4096
-"""A part's own headers (its name, file name and type): a few hundred bytes from any browser."""
+MAX_FIELD_BYTES = 256 * 1024
+"""A text field's size: far over the text policy's longest text, which then words the refusal."""
+DEFAULT_TYPE = "application/octet-stream"
 
 
 @dataclass(frozen=True)
@@ -50,59 +52,31 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return bytes(body)
 
 
-def _header_params(value: str) -> Message:
-    """A header's value with its parameters, read by the standard library's MIME rules (quoted, RFC 2231)."""
-    message = Message()
-    message["content-disposition"] = value
-    return message
+async def parse_multipart(request: Request, body: bytes) -> PostedForm:
+    """The fields and files of a `multipart/form-data` body, by python-multipart (Starlette's own parser); 400 when
+    it is not one. The body is already read within its cap, so the parser gets it as one chunk."""
 
+    async def whole() -> AsyncGenerator[bytes, None]:
+        yield body
 
-def _parts(body: bytes, boundary: bytes) -> list[bytes]:
-    delimiter = b"--" + boundary
-    if not body.startswith(delimiter):
-        raise HTTPException(400, "the form could not be read")
-    rest = body[len(delimiter) :]
-    parts: list[bytes] = []
-    while not rest.startswith(b"--"):
-        if not rest.startswith(b"\r\n") or len(parts) >= MAX_FIELDS:
-            raise HTTPException(400, "the form could not be read")
-        end = rest.find(b"\r\n" + delimiter, 2)
-        if end < 0:
-            raise HTTPException(400, "the form could not be read")
-        parts.append(rest[2:end])
-        rest = rest[end + 2 + len(delimiter) :]
-    return parts
-
-
-def parse_multipart(content_type: str, body: bytes) -> PostedForm:
-    """The fields and files of a `multipart/form-data` body; 400 when it is not one."""
-    boundary = _header_params(content_type).get_param("boundary", header="content-disposition")
-    if not isinstance(boundary, str) or not 1 <= len(boundary) <= 200:
-        raise HTTPException(400, "the form could not be read")
+    parser = MultiPartParser(
+        request.headers, whole(), max_files=MAX_FIELDS, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES
+    )
+    try:
+        parsed = await parser.parse()
+    except MultiPartException:
+        raise HTTPException(400, "the form could not be read") from None
     pairs: list[tuple[str, str]] = []
     files: list[UploadedFile] = []
-    for part in _parts(body, boundary.encode("latin-1", "replace")):
-        head, separator, data = part.partition(b"\r\n\r\n")
-        if not separator or len(head) > MAX_HEADER_BYTES:
-            raise HTTPException(400, "the form could not be read")
-        headers: dict[str, str] = {}
-        for line in head.decode("utf-8", "replace").split("\r\n"):
-            key, colon, value = line.partition(":")
-            if colon:
-                headers[key.strip().lower()] = value.strip()
-        disposition = _header_params(headers.get("content-disposition", ""))
-        name = disposition.get_param("name", header="content-disposition")
-        if not isinstance(name, str):
-            raise HTTPException(400, "the form could not be read")
-        file_name = disposition.get_filename()
-        if file_name is None:
-            try:
-                pairs.append((name, data.decode("utf-8")))
-            except UnicodeDecodeError:
-                raise HTTPException(400, "the form could not be read") from None
-        elif file_name or data:  # a file input left empty sends a part with no name and no bytes
-            content_type_of_part = headers.get("content-type", "application/octet-stream")
-            files.append(UploadedFile(name, file_name, content_type_of_part, data))
+    try:
+        for name, value in parsed.multi_items():
+            if isinstance(value, str):
+                pairs.append((name, value))
+            elif value.filename or value.size:  # a file input left empty sends a part with no name and no bytes
+                data = await value.read()
+                files.append(UploadedFile(name, value.filename or "", value.content_type or DEFAULT_TYPE, data))
+    finally:
+        await parsed.close()
     return PostedForm(FormData(pairs), files)
 
 
@@ -114,7 +88,7 @@ async def read_posted_form(request: Request, max_bytes: int) -> PostedForm:
         raise HTTPException(415, "expected a form")
     body = await read_body(request, max_bytes)
     if kind == "multipart/form-data":
-        return parse_multipart(content_type, body)
+        return await parse_multipart(request, body)
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
     except (UnicodeDecodeError, ValueError):

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from browser_support import BROWSER_TEST
+from browser_support import BROWSER_TEST, assert_accessible
 from playwright.async_api import Browser, BrowserContext, Page, expect
 from test_web_attachments_browser import modem_png
 from web_support import ARTIFACTS, TEMPORAL_UI
@@ -47,8 +47,10 @@ async def new_page(browser: Browser, viewport: str) -> tuple[BrowserContext, Pag
 
 
 async def shot(page: Page, viewport: str, name: str) -> None:
-    """A full-page screenshot, after checking the page does not scroll sideways at this width."""
+    """A full-page screenshot, after checking the page does not scroll sideways at this width and has no serious or
+    critical accessibility violation (axe-core, WCAG 2 A/AA)."""
     await no_sideways_scroll(page)
+    await assert_accessible(page, f"portal {viewport} {name}")
     await page.screenshot(path=str(ARTIFACTS / f"portal-{viewport}-{name}.png"), full_page=True)
 
 
