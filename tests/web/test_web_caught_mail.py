@@ -125,6 +125,11 @@ def test_the_dev_stack_catches_what_the_outbox_sends(dev: tuple[DevProcess, dict
     link = re.search(rf"{re.escape(addresses['web'])}/portal/c/(\S+) \(", text)
     assert link is not None, text
     assert Settings(data_dir=process.data_dir).case_links().read(link[1], datetime.now(UTC))
+    # and the customer who follows it, with no account, lands on their case in the portal
+    case_page = httpx.get(link[0].removesuffix(" ("), follow_redirects=True, timeout=20)
+    assert case_page.status_code == 200
+    assert case_page.url.path.startswith("/portal/case/")
+    assert acknowledged in case_page.text
 
 
 @contextlib.asynccontextmanager
