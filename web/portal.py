@@ -257,8 +257,3 @@ class PortalThrottle:
 
     async def action(self, complaint_id: str) -> Throttled | None:
         return await self._hit((self.actions_per_case, "portal-action-case", complaint_id))
-
-
-def client_address(request: Request) -> str:
-    """The client's address as the server sees it (the proxy's forwarded one when `proxy_headers` is on)."""
-    return request.client.host if request.client else "unknown"

@@ -17,6 +17,7 @@ import asyncpg
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import Storage
 from limits.aio.strategies import FixedWindowRateLimiter
+from starlette.requests import Request
 
 from web.settings import WebSettings
 
@@ -133,3 +134,9 @@ class SignInThrottle:
         """The account's own count starts over; the address's does not, so one valid account cannot be used to
         wipe the count of a machine spraying the others."""
         await self.limiter.clear(self.per_account, "sign-in-account", account)
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it, which the throttles count per address: the peer, or behind a
+    trusted proxy (`proxy_headers`) the address it forwarded."""
+    return request.client.host if request.client is not None else "unknown"

@@ -6,9 +6,13 @@ from __future__ import annotations
 import html
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
+from web_support import TEMPORAL_UI
+
+from web.settings import WebSettings
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 PNG_NAME = "ảnh lỗi trang web.png"
@@ -73,3 +77,16 @@ def new_contact() -> tuple[str, str]:
     """A phone number and an e-mail address no other test uses."""
     digits = str(uuid.uuid4().int)[:8]
     return f"09{digits}", f"k{digits}@example.vn"
+
+
+def portal_test_settings(data_dir: Path) -> WebSettings:
+    """A portal with no bot-trap clock (tests post at once) and limits far above what one test module sends from
+    one address: the clock and the limits have their own tests (test_portal_abuse.py)."""
+    return WebSettings(
+        data_dir=data_dir,
+        temporal_ui=TEMPORAL_UI,
+        portal_form_min_seconds=0,
+        portal_complaints_per_address=1000,
+        portal_lookups_per_address=1000,
+        portal_lookups_per_case=1000,
+    )

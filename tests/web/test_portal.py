@@ -14,10 +14,19 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from portal_support import PNG, PNG_NAME, complain, complaint_form, hidden_fields, new_contact, submit
+from portal_support import (
+    PNG,
+    PNG_NAME,
+    complain,
+    complaint_form,
+    hidden_fields,
+    new_contact,
+    portal_test_settings,
+    submit,
+)
 from starlette.applications import Starlette
 from temporalio.testing import WorkflowEnvironment
-from web_support import TEMPORAL_UI, SignIn
+from web_support import SignIn
 
 from activities.queries import ComplaintQueries
 from domain.actions import Action, Door, Role
@@ -35,16 +44,7 @@ MANAGER = {"actor": "manager.hung", "role": Role.MANAGER}
 
 @pytest.fixture(scope="module")
 def web_settings(tmp_path_factory: pytest.TempPathFactory) -> WebSettings:
-    """No bot-trap clock (each test posts at once) and limits far above what the module sends from one address:
-    the clock and the limits have their own tests (test_portal_abuse.py)."""
-    return WebSettings(
-        data_dir=Path(tmp_path_factory.mktemp("portal-data")),
-        temporal_ui=TEMPORAL_UI,
-        portal_form_min_seconds=0,
-        portal_complaints_per_address=1000,
-        portal_lookups_per_address=1000,
-        portal_lookups_per_case=1000,
-    )
+    return portal_test_settings(Path(tmp_path_factory.mktemp("portal-data")))
 
 
 @pytest.fixture

@@ -16,9 +16,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from portal_support import PNG, complain, complaint_form, hidden_fields, new_contact, submit
+from portal_support import PNG, complain, complaint_form, hidden_fields, new_contact, portal_test_settings, submit
 from starlette.applications import Starlette
-from web_support import TEMPORAL_UI
 
 from activities.database import create_pool, dsn_for_database
 from activities.queries import ComplaintQueries
@@ -37,15 +36,7 @@ LOOKUPS = 25
 
 @pytest.fixture(scope="module")
 def web_settings(tmp_path_factory: pytest.TempPathFactory) -> WebSettings:
-    """The app of most tests here: no bot-trap clock, limits far above what the timing test sends."""
-    return WebSettings(
-        data_dir=Path(tmp_path_factory.mktemp("portal-abuse")),
-        temporal_ui=TEMPORAL_UI,
-        portal_form_min_seconds=0,
-        portal_complaints_per_address=1000,
-        portal_lookups_per_address=1000,
-        portal_lookups_per_case=1000,
-    )
+    return portal_test_settings(Path(tmp_path_factory.mktemp("portal-abuse")))
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from web.forms import read_form
 from web.pages import Pages
-from web.throttle import SignInThrottle
+from web.throttle import SignInThrottle, client_address
 from web.users import account_exists, authenticate
 
 log = structlog.get_logger(__name__)
@@ -21,11 +21,6 @@ def safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return "/"
-
-
-def client_address(request: Request) -> str:
-    """The peer's address from the ASGI scope: what sign-in throttling counts per address."""
-    return request.client.host if request.client is not None else "unknown"
 
 
 class SignInRoutes:

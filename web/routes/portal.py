@@ -62,15 +62,14 @@ from web.portal import (
     PortalCookies,
     PortalThrottle,
     StampRefused,
-    client_address,
     customer_stage,
     find_case,
     portal_complaint_id,
     portal_request_id,
 )
 from web.query import check_query, one_of
-from web.routes.attachments import content_disposition
-from web.throttle import Throttled
+from web.routes.attachments import attachment_response
+from web.throttle import Throttled, client_address
 from web.uploads import PostedForm, UploadedFile, read_posted_form
 
 log = structlog.get_logger(__name__)
@@ -580,15 +579,7 @@ class PortalPages:
         if found is None:  # another complaint's file is none of this one's
             raise HTTPException(404, visit.tr.gettext("No such file."))
         ref, data = found
-        return Response(
-            data,
-            headers={
-                "Content-Type": ref.content_type if ref.content_type in ALLOWED_TYPES else "application/octet-stream",
-                "Content-Disposition": content_disposition(ref.name),
-                "X-Content-Type-Options": "nosniff",
-                "Cache-Control": "private, no-store",
-            },
-        )
+        return attachment_response(ref, data)
 
     # ---- the customer's actions ----
 
