@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import structlog
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -37,6 +38,7 @@ from temporalio.converter import PayloadCodec
 from activities.database import database_unavailable
 from starter.codec import EncryptionCodec
 from starter.codec_server import decode_payloads, encode_payloads
+from web.forms import read_body
 from web.sessions import session_user
 from web.settings import RETRY_AFTER_SECONDS, WebSettings
 from web.users import UserRole, get_user
@@ -58,10 +60,6 @@ UNAVAILABLE = 503
 Transform = Callable[[bytes, PayloadCodec], Awaitable[bytes]]
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 def origin_of(url: str | None) -> str | None:
     """`scheme://host[:port]`, lower case, as a browser writes the `Origin` header; None for no usable URL."""
     if not url:
@@ -74,18 +72,6 @@ def origin_of(url: str | None) -> str | None:
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-async def _read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_CODEC_BODY_BYTES):
-        raise BodyTooLarge
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > MAX_CODEC_BODY_BYTES:
-            raise BodyTooLarge
-    return bytes(body)
 
 
 def bearer_matches(request: Request, token: bytes | None) -> bool:
@@ -200,8 +186,8 @@ class CodecEndpoint:
         if self.codec is None:
             return _error(404, "no codec configured", cors)
         try:
-            body = await _read_body(request)
-        except BodyTooLarge:
+            body = await read_body(request, MAX_CODEC_BODY_BYTES)
+        except HTTPException:  # 413, the one refusal of a capped read
             return _error(413, f"the body is larger than {MAX_CODEC_BODY_BYTES} bytes", cors)
         try:
             answer = await transform(body, self.codec)

@@ -56,27 +56,38 @@ class FormData:
         return name in self._values
 
 
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The post's body, or 413 once it is larger than `max_bytes` (the declared length is checked first, then what
+    actually arrives, so a lying header cannot get more through)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+        raise HTTPException(413, "the form is too large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > max_bytes:
+            raise HTTPException(413, "the form is too large")
+    return bytes(body)
+
+
+def parse_plain_form(body: bytes) -> FormData:
+    """An `application/x-www-form-urlencoded` body's fields, or 400 (garbled, or over `MAX_FIELDS`)."""
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_FIELDS)
+    except (UnicodeDecodeError, ValueError):
+        raise HTTPException(400, "the form could not be read") from None
+    return FormData(pairs)
+
+
 async def read_form(request: Request) -> FormData:
     """The posted form, or 413 (too big), 415 (not a plain form) or 400 (garbled)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("application/x-www-form-urlencoded", ""):
         raise HTTPException(415, "expected a form (application/x-www-form-urlencoded)")
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-        raise HTTPException(413, "the form is too large")
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > MAX_BODY_BYTES:
-            raise HTTPException(413, "the form is too large")
+    body = await read_body(request, MAX_BODY_BYTES)
     if not content_type and body:  # an empty post (a bare button) may come without a type; a body may not
         raise HTTPException(415, "expected a form (application/x-www-form-urlencoded)")
-    try:
-        text = body.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_FIELDS)
-    except (UnicodeDecodeError, ValueError):
-        raise HTTPException(400, "the form could not be read") from None
-    return FormData(pairs)
+    return parse_plain_form(body)
 
 
 def new_request_id() -> str:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from web.forms import MAX_FIELDS, FormData
+from web.forms import MAX_FIELDS, FormData, parse_plain_form, read_body
 
 MAX_FIELD_BYTES = 256 * 1024
 """A text field's size: far over the text policy's longest text, which then words the refusal."""
@@ -37,19 +36,6 @@ class UploadedFile:
 class PostedForm:
     fields: FormData
     files: list[UploadedFile]
-
-
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The post's body, or 413 once it is larger than `max_bytes` (the declared length is checked first)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
-        raise HTTPException(413, "the form is too large")
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > max_bytes:
-            raise HTTPException(413, "the form is too large")
-    return bytes(body)
 
 
 async def parse_multipart(request: Request, body: bytes) -> PostedForm:
@@ -89,8 +75,4 @@ async def read_posted_form(request: Request, max_bytes: int) -> PostedForm:
     body = await read_body(request, max_bytes)
     if kind == "multipart/form-data":
         return await parse_multipart(request, body)
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
-    except (UnicodeDecodeError, ValueError):
-        raise HTTPException(400, "the form could not be read") from None
-    return PostedForm(FormData(pairs), [])
+    return PostedForm(parse_plain_form(body), [])
