@@ -17,6 +17,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -27,7 +28,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from domain.fields import COMPLAINT_ID_PATTERN
-from domain.models import DocumentKind, Stage
+from domain.models import ComplaintState, DocumentKind, Stage
+from domain.policy import POLICY
 from web.settings import WebSettings
 from web.throttle import PostgresStorage, Throttled
 
@@ -47,6 +49,18 @@ WORKING = frozenset({Stage.ANALYSING, Stage.CAUSE_IDENTIFIED, Stage.AWAITING_APP
 ANSWERABLE = frozenset({Stage.AWAITING_CUSTOMER})
 DISPUTABLE = frozenset({Stage.ANSWERED, Stage.CLOSED})
 WITHDRAWABLE = frozenset({Stage.RECEIVED, Stage.AWAITING_CUSTOMER, Stage.ANSWERED} | WORKING)
+FORM_STAGES = {"answer": ANSWERABLE, "disagree": DISPUTABLE, "withdraw": WITHDRAWABLE}
+
+
+def offered_forms(state: ComplaintState, now: datetime) -> list[str]:
+    """The forms a customer is offered on their case now. A closed complaint can be disputed only within the
+    policy's reopen window: past it the complaint's run has ended, and a dispute is a new complaint."""
+    offered = [name for name, stages in FORM_STAGES.items() if state.stage in stages]
+    closed_at = state.closed_at
+    if state.stage is Stage.CLOSED and closed_at is not None and now >= closed_at + POLICY.reopen_window:
+        offered.remove("disagree")
+    return offered
+
 
 UNMATCHABLE = "\x00"
 """What a contact is compared with when the case number has no complaint: nothing typed normalises to it."""

@@ -55,8 +55,7 @@ from web.portal import (
     ACTOR,
     ANSWERABLE,
     CUSTOMER_DOCUMENTS,
-    DISPUTABLE,
-    WITHDRAWABLE,
+    FORM_STAGES,
     FormStamps,
     PortalAccess,
     PortalCookies,
@@ -64,6 +63,7 @@ from web.portal import (
     StampRefused,
     customer_stage,
     find_case,
+    offered_forms,
     portal_complaint_id,
     portal_request_id,
 )
@@ -531,8 +531,9 @@ class PortalPages:
             if document["kind"] in set(CUSTOMER_DOCUMENTS)
         ]
         forms: dict[str, PortalForm] = {}
-        for name, stages in (("answer", ANSWERABLE), ("disagree", DISPUTABLE), ("withdraw", WITHDRAWABLE)):
-            if state.stage in stages or name == failed:
+        offered = offered_forms(state, datetime.now(UTC))
+        for name in FORM_STAGES:
+            if name in offered or name == failed:
                 forms[name] = form if name == failed and form is not None else PortalForm(stamp=self.stamps.new())
         done = one_of(visit.request.query_params, "done", frozenset(DONE), "")
         return self.render(
