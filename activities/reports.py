@@ -16,21 +16,24 @@ What is counted, decided once here so every page, CSV and test agrees:
   flags the workflow's timers set. Time to first response is in clock hours; time to resolution in working days
   after the local date of receipt up to and including the local date of the answer, counted in the complaint's own
   working days (0: answered the day it came). Medians and 90th percentiles interpolate (`percentile_cont`).
-* **Where the time goes**: each event of the timeline says which stage it led to (the rules of
-  `domain.lifecycle.apply_action`); a stage's time runs from the event that entered it to the next one that changed
-  the stage, or to `now` while the complaint is still there. Counted for the current cycle of the cycles received in
-  the period; closed, merged and withdrawn are ends, not waits, and have no time. A trigger keeps these sums per
-  complaint as each event is written (`complaint_stage_clock`, migration 0009), so the report reads one row per
-  complaint instead of the whole timeline.
+* **Where the time goes**: each transition's state says which stage the complaint is in after it (decided by
+  `domain.lifecycle`, nowhere else); a stage's time runs from the transition that entered it to the next one that
+  changed the stage (or the cycle), or to `now` while the complaint is still there; a stage is *entered* when a
+  transition changes it (asking the customer again while waiting on them is not a second visit). Counted for the
+  current cycle of the cycles received in the period; closed, merged and withdrawn are ends, not waits, and have
+  no time. The record write keeps these sums per complaint with each new event (`complaint_stage_clock`), so the
+  report reads one narrow row per complaint instead of the whole timeline.
 * **Work in progress** is now, whatever the period: open complaints (not closed, merged or withdrawn), their age in
   working days since receipt, those due in the next three working days (not yet overdue), and the overdue ones
   (the inbox's "overdue": marked breached, or past a due instant before its timer said so).
 * **Volume** counts timeline events in the period, by the local week (Monday) they happened in: receipts, reopens,
-  merges (duplicates merged away), withdrawals and answers; the reopen rate is reopens per answer sent.
+  merges (duplicates merged away), withdrawals and answers; the reopen rate is reopens per answer sent. The query
+  answers the weeks with events; `VolumeReport.every_week` adds the period's other weeks as zeros for the pages.
 * **Lessons learned** are those written at each close in the period, with the cause last recorded before it (the
-  register `complaint_closes`, kept by the same trigger).
+  register `complaint_closes`, written with each close).
 
-Department and channel filters and groups are the complaint's current ones (after any transfer).
+Department and channel filters and groups are the complaint's current ones (after any transfer), except for lessons
+learned: a close is filed under the department that closed it.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from domain.calendar import BUSINESS_TZ
 from domain.lifecycle import OPEN_STAGES
 from domain.models import Stage
 
-assert str(BUSINESS_TZ) == "Asia/Ho_Chi_Minh", "migration 0009 and the week arithmetic below assume this zone"
+assert str(BUSINESS_TZ) == "Asia/Ho_Chi_Minh", "migrations 0009-0010 and the week arithmetic below assume this zone"
 
 AGE_BUCKETS: tuple[tuple[int, int | None], ...] = ((0, 5), (6, 10), (11, 15), (16, 20), (21, None))
 """Ages of open complaints in working days since receipt; the last is past the 20 the policy allows."""
@@ -223,8 +226,8 @@ def _share_float(part: float, whole: float) -> float | None:
 
 
 def _stage_time_sql(now: str, since: str, until: str, filters: str) -> str:
-    """One row of sums over the stage clocks (`complaint_stage_clock`, kept by a trigger as the timeline is written)
-    of the cycles received in the period: per waiting stage, the complaints that entered it, the times entered and
+    """One row of sums over the stage clocks (`complaint_stage_clock`, kept by the record write) of the cycles
+    received in the period: per waiting stage, the complaints that entered it, the times entered and
     the seconds spent, the stage a complaint is in now counting up to `now`."""
     sums = []
     for index, stage in enumerate(WAITING_STAGES, start=1):
@@ -235,9 +238,8 @@ def _stage_time_sql(now: str, since: str, until: str, filters: str) -> str:
             f" sum(k.seconds[{index}] + coalesce({running}, 0)) / 3600.0 AS hours_{index}"
         )
     return (
-        f"SELECT {', '.join(sums)} FROM complaints c"
-        " JOIN complaint_stage_clock k ON k.complaint_id = c.complaint_id AND k.cycle = c.cycle"
-        f" WHERE c.received_at >= {since} AND c.received_at < {until}{filters}"
+        f"SELECT {', '.join(sums)} FROM complaint_stage_clock k"
+        f" WHERE k.received_at >= {since} AND k.received_at < {until}{filters}"
     )
 
 
@@ -335,6 +337,16 @@ class VolumeReport:
     def total(self, name: str) -> int:
         return sum(getattr(week, name) for week in self.weeks)
 
+    def every_week(self, where: ReportFilter) -> list[WeekVolume]:
+        """Every week of the period, in order, a week without events as zeros: a quiet week is a figure too."""
+        counted = {week.week: week for week in self.weeks}
+        monday = where.start - timedelta(days=where.start.weekday())
+        weeks = []
+        while monday <= where.end:
+            weeks.append(counted.get(monday) or WeekVolume(monday, 0, 0, 0, 0, 0))
+            monday += timedelta(days=7)
+        return weeks
+
     @property
     def reopen_rate(self) -> float | None:
         """Reopens per answer sent in the period: how often the customer disputed the outcome."""
@@ -350,20 +362,21 @@ _VOLUME_KINDS = {
     "resolve_on_first_contact": "answered",
 }
 _VOLUME = """
-SELECT floor((date_part('epoch', e.at) + {shift}) / 604800)::int AS week, e.kind, c.channel, c.department,
-    count(*) AS events
-FROM complaint_events e JOIN complaints c USING (complaint_id)
-WHERE e.kind = 'received' AND e.at >= {since} AND e.at < {until}{filters}
-GROUP BY 1, 2, 3, 4
+SELECT floor((date_part('epoch', c.registered_at) + {shift}) / 604800)::int AS week, 'received' AS kind, c.channel,
+    c.department, count(*) AS events
+FROM complaint_stage_clock c
+WHERE c.registered_at >= {since} AND c.registered_at < {until}{filters}
+GROUP BY 1, 3, 4
 UNION ALL
 SELECT floor((date_part('epoch', e.at) + {shift}) / 604800)::int, e.kind, NULL, NULL, count(*)
 FROM complaint_events e {join}
 WHERE e.kind = ANY({kinds}::text[]) AND e.at >= {since} AND e.at < {until}{filters}
 GROUP BY 1, 2
 """
-"""Receipts by channel and department; the other events only counted, joined to their complaint only when a filter
-needs its department or channel. Weeks are numbered by arithmetic on the epoch (`_week_monday`), not by a time
-zone conversion per event, which costs more than the rest of the query."""
+"""Receipts (each complaint's `received` event, whose instant the stage clock keeps as `registered_at`) by channel
+and department; the other events only counted, joined to their complaint's stage clock (a narrow row) only when a
+filter needs its department or channel. Weeks are numbered by arithmetic on the epoch (`_week_monday`), not by a
+time zone conversion per event, which costs more than the rest of the query."""
 WEEK_SHIFT_SECONDS = 7 * 3600 + 3 * 86400
 """Asia/Ho_Chi_Minh is UTC+07:00 all year (no daylight saving since 1975), and 1 January 1970 was a Thursday: shifted
 by seven hours and three days, the epoch's whole weeks start on local Mondays."""
@@ -415,13 +428,13 @@ class LessonsReport:
 
 
 _LESSONS = """
-SELECT k.complaint_id, c.case_number, c.department, k.closed_at, k.cycle, k.summary, k.lessons_learned, k.cause,
+SELECT k.complaint_id, k.case_number, k.department, k.closed_at, k.cycle, k.summary, k.lessons_learned, k.cause,
     k.company_at_fault
-FROM complaint_closes k JOIN complaints c USING (complaint_id)
+FROM complaint_closes k
 WHERE k.closed_at >= {since} AND k.closed_at < {until}{filters}{search}
 """
-"""The lessons learned register (`complaint_closes`, kept by a trigger as each close is written, with the cause on
-record then)."""
+"""The lessons learned register (`complaint_closes`, written with each close, with the cause on record then and the
+complaint's department and channel at that close)."""
 
 
 def _escape_like(text: str) -> str:
@@ -480,7 +493,7 @@ class ComplaintReports:
             now=sql.arg(now or datetime.now(UTC)),
             since=sql.arg(where.since),
             until=sql.arg(where.until),
-            filters=sql.filters(where),
+            filters=sql.filters(where, "k"),
         )
         [row] = await self._fetch(query, sql.args)
         return StageReport(
@@ -537,7 +550,7 @@ class ComplaintReports:
             since=since,
             until=until,
             filters=filters,
-            join="JOIN complaints c USING (complaint_id)" if filters else "",
+            join="JOIN complaint_stage_clock c USING (complaint_id)" if filters else "",
         )
         weeks: dict[date, dict[str, Any]] = {}
         channels: set[str] = set()
@@ -584,7 +597,7 @@ class ComplaintReports:
                 f" AND (k.lessons_learned ILIKE {anywhere} OR k.summary ILIKE {anywhere} OR k.cause ILIKE {anywhere})"
             )
         closes = _LESSONS.format(
-            since=sql.arg(where.since), until=sql.arg(where.until), filters=sql.filters(where), search=condition
+            since=sql.arg(where.since), until=sql.arg(where.until), filters=sql.filters(where, "k"), search=condition
         )
         limited = "" if limit is None else f"LIMIT {int(limit)}"
         async with self._reading() as conn:
@@ -594,7 +607,7 @@ class ComplaintReports:
                 f" count(*) AS closes FROM ({closes}) m GROUP BY 1, 2, 3",
                 *sql.args,
             )
-            rows = await conn.fetch(f"{closes} ORDER BY k.closed_at DESC, c.case_number {limited}", *sql.args)
+            rows = await conn.fetch(f"{closes} ORDER BY k.closed_at DESC, k.case_number {limited}", *sql.args)
         by_group: dict[tuple[str, bool | None], int] = {}
         by_cause: dict[str, tuple[str, int, set[str]]] = {}
         for r in counted:
