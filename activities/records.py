@@ -243,7 +243,7 @@ def report_columns(state: ComplaintState) -> tuple[list[date], datetime | None, 
         None if responded is None else (responded - received).total_seconds() / 3600,
         None
         if resolved is None
-        else working_days_between(state, receipt_date, resolved.astimezone(BUSINESS_TZ).date()),
+        else working_days_between(state.working_days, receipt_date, resolved.astimezone(BUSINESS_TZ).date()),
     )
 
 

@@ -8,6 +8,7 @@ signal from a service obeys the same rules. Everything here is pure: time comes 
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -452,13 +453,13 @@ def working_days_later(state: ComplaintState, instant: datetime, n: int) -> date
     return datetime.combine(day, local.timetz()).astimezone(instant.tzinfo)
 
 
-def working_days_between(state: ComplaintState, since: date, until: date) -> int:
+def working_days_between(days: Sequence[date], since: date, until: date) -> int:
     """Working days after `since` up to and including `until` (the deadlines' convention: the day of receipt is not
-    counted, the due date is the 20th), in the cycle's own working days, so a later calendar change never changes
-    how long a complaint took. Past the end of the cycle's list weekdays stand in, as in `working_days_later`."""
+    counted, the due date is the 20th), in a cycle's own sorted working days (`ComplaintState.working_days`), so a
+    later calendar change never changes how long a complaint took. Past the end of the list weekdays stand in, as
+    in `working_days_later`. The reports' SQL counts the same way (`complaint_working_days_between`)."""
     if until <= since:
         return 0
-    days = state.working_days
     if not days or since >= days[-1]:
         return _weekdays_after(since, until)
     if until <= days[-1]:

@@ -37,7 +37,7 @@ from activities.reports import ComplaintReports, ReportFilter
 from domain.actions import Action, Role
 from domain.calendar import BUSINESS_TZ, WorkingCalendar
 from domain.intake import Channel
-from domain.lifecycle import ClockEvent
+from domain.lifecycle import ClockEvent, working_days_between
 from domain.models import ComplaintState, Stage
 
 NOW = datetime(2026, 4, 3, 10, 0, tzinfo=BUSINESS_TZ)
@@ -491,6 +491,23 @@ async def test_working_days_between_counts_the_cycles_own_days_then_weekdays(poo
         for since, until in cases:
             got = await pool.fetchval("SELECT complaint_working_days_between($1, $2, $3)", listed, since, until)
             assert got == (expected(listed, since, until) if until > since else 0), (len(listed), since, until)
+
+
+async def test_the_record_write_counts_working_days_as_the_reports_do(pool: asyncpg.Pool) -> None:
+    """The snapshot's working days to the answer (`domain.lifecycle.working_days_between`, written by the record
+    write) and the reports' ages (`complaint_working_days_between`, at `now`) count alike: in the list, with a day
+    off in it, and past its end."""
+    first = date(2026, 3, 2)
+    days = [d for d in (first + timedelta(days=n) for n in range(30)) if d.weekday() < 5 and d != date(2026, 3, 10)]
+    last = days[-1]
+    cases = [(first, first), (first, date(2026, 3, 10)), (date(2026, 3, 7), last), (date(2026, 3, 20), first)]
+    cases += [
+        (since, last + timedelta(days=n)) for n in range(0, 20, 3) for since in (first, last, last + timedelta(2))
+    ]
+    for listed in (days, []):
+        for since, until in cases:
+            counted = await pool.fetchval("SELECT complaint_working_days_between($1, $2, $3)", listed, since, until)
+            assert working_days_between(listed, since, until) == counted, (len(listed), since, until)
 
 
 async def test_an_upgraded_database_gets_the_same_figures(
