@@ -263,6 +263,17 @@ class OpenComplaint:
     working_days_left: int
     first_response_breached: bool
     resolution_breached: bool
+    first_response_late: bool
+    """No first response by its due instant (whether or not its timer has marked the breach yet)."""
+    resolution_late: bool
+    """Not answered by the resolution due instant (whether or not its timer has marked the breach yet)."""
+    working_days_overdue: int
+    """Working days after the resolution due date up to today (0 until the day after it)."""
+
+    @property
+    def breach_recorded(self) -> bool:
+        """The workflow's timers have marked a breach (and escalated it)."""
+        return self.first_response_breached or self.resolution_breached
 
 
 @dataclass(frozen=True)
@@ -294,7 +305,8 @@ SELECT c.complaint_id, c.case_number, c.subject, c.stage, c.department, c.channe
     c.first_responded_at, c.first_response_due,
     complaint_working_days_between(c.cycle_working_days, c.receipt_date, {today})
         AS age_working_days,
-    complaint_working_days_between(c.cycle_working_days, {today}, c.resolution_due_date) AS working_days_left
+    complaint_working_days_between(c.cycle_working_days, {today}, c.resolution_due_date) AS working_days_left,
+    complaint_working_days_between(c.cycle_working_days, c.resolution_due_date, {today}) AS working_days_overdue
 FROM complaints c WHERE c.stage IN {open}{filters}
 """
 _OVERDUE = (
@@ -307,7 +319,10 @@ SELECT stage, CASE {buckets} END AS bucket, count(*) AS complaints FROM open GRO
 """
 _WIP_LIST = """
 WITH open AS ({columns})
-SELECT *, count(*) OVER () AS total FROM open WHERE {condition}
+SELECT *, count(*) OVER () AS total,
+    first_response_breached OR (first_responded_at IS NULL AND first_response_due <= {now}) AS first_response_late,
+    resolution_breached OR resolution_due <= {now} AS resolution_late
+FROM open WHERE {condition}
 ORDER BY resolution_due, case_number {limit}
 """
 
@@ -527,10 +542,13 @@ class ComplaintReports:
                 columns=columns,
                 condition=f"NOT {overdue} AND working_days_left <= {DUE_SOON_WORKING_DAYS}",
                 limit=limited,
+                now=moment,
             ),
             sql.args,
         )
-        overdue_rows = await self._fetch(_WIP_LIST.format(columns=columns, condition=overdue, limit=limited), sql.args)
+        overdue_rows = await self._fetch(
+            _WIP_LIST.format(columns=columns, condition=overdue, limit=limited, now=moment), sql.args
+        )
         return WorkInProgress(
             today=today,
             by_stage_and_age={(r["stage"], r["bucket"]): r["complaints"] for r in counted},
