@@ -167,6 +167,8 @@ class ReportTable:
     rows: list[list[Cell]]
     total: list[Cell] | None = None
     note: str = ""
+    empty: str = ""
+    """What an empty table says (default: nothing in this period)."""
 
     def csv(self) -> bytes:
         """UTF-8 with the byte-order mark Excel needs to read Vietnamese, one header line, every row."""
@@ -461,11 +463,14 @@ def wip_tables(report: WorkInProgress, f: Formats) -> tuple[list[Chart], list[Re
         _headers(tr, *columns, N_("Due date"), N_("Working days left")),
         _open_rows(f, report.due_soon, overdue=False),
         note=_shown(tr, len(report.due_soon), report.due_soon_total),
+        empty=tr.gettext("None now."),
     )
     overdue = ReportTable(
         "overdue",
         tr.gettext("Overdue"),
-        _headers(tr, *columns, N_("Due date"), N_("Late"), N_("Working days past due"), N_("Breach recorded")),
+        _headers(
+            tr, *columns, N_("Due date"), N_("Deadline missed"), N_("Working days past due"), N_("Breach recorded")
+        ),
         _open_rows(f, report.overdue, overdue=True),
         note=" ".join(
             note
@@ -478,6 +483,7 @@ def wip_tables(report: WorkInProgress, f: Formats) -> tuple[list[Chart], list[Re
             )
             if note
         ),
+        empty=tr.gettext("None now."),
     )
     chart = Chart(
         tr.gettext("Open complaints by age"),

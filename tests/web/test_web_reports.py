@@ -164,7 +164,7 @@ async def test_volume_lists_quiet_weeks_wip_shows_no_period_overdue_says_what_is
     assert 'type="date"' not in wip.text and "Last 6 months" not in wip.text
     assert f'value="{start.isoformat()}"' in wip.text, "the period rides along to the other tabs"
     overdue = rows_of((await manager.get(f"/reports/wip.csv?table=overdue&{query}")).content)
-    assert overdue[0][-4:] == ["Due date", "Late", "Working days past due", "Breach recorded"]
+    assert overdue[0][-4:] == ["Due date", "Deadline missed", "Working days past due", "Breach recorded"]
     [c] = [row for row in overdue[1:] if row[0] == seeded.states["c"].case_number]
     assert c[-3] == "resolution" and int(c[-2]) > 0 and c[-1] == "no"
     vietnamese = await manager.get("/reports/wip?lang=vi")
