@@ -395,6 +395,10 @@ async def print_plans(pool: asyncpg.Pool, where: ReportFilter) -> None:
             statements.append((query, tuple(args)))
             return await super()._fetch(query, args)
 
+        async def _fetch_side_by_side(self, queries: Any, args: Any) -> list[list[asyncpg.Record]]:
+            statements.extend((query, tuple(args)) for query in queries)
+            return await super()._fetch_side_by_side(queries, args)
+
     recording = Recording(pool)
     await recording.sla(where)
     await recording.stage_time(where)
