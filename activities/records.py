@@ -118,7 +118,8 @@ WITH snapshot AS (
         state = EXCLUDED.state,
         customer = EXCLUDED.customer,
         customer_wrote_seq = coalesce(EXCLUDED.customer_wrote_seq, c.customer_wrote_seq),
-        cycle_working_days = EXCLUDED.cycle_working_days,
+        cycle_working_days = CASE WHEN (c.cycle, c.received_at) = (EXCLUDED.cycle, EXCLUDED.received_at)
+            THEN c.cycle_working_days ELSE EXCLUDED.cycle_working_days END,
         cycle_resolved_at = EXCLUDED.cycle_resolved_at,
         receipt_date = EXCLUDED.receipt_date,
         first_response_hours = EXCLUDED.first_response_hours,
@@ -195,7 +196,8 @@ in each stage, from the stage and cycle the domain decided: the clock moves when
 the stage was entered to the stage left) and, for a close, the lessons learned register with the cause on record.
 The snapshot keeps where the customer last wrote themselves (a system door's `customer_wrote` or
 `customer_info_received`), which the inbox compares with what staff have seen, and the reports' columns
-(`report_columns`).
+(`report_columns`): the cycle's working days (a few hundred bytes, stored out of line) are kept as stored until a
+new cycle or receipt brings others, so most writes do not store them again.
 A statement is atomic on its own: no BEGIN and COMMIT around it. Answers the event's seq (NULL when an earlier
 attempt recorded it) and the kinds of the documents filed."""
 
