@@ -410,6 +410,7 @@ async def test_the_stage_clock_takes_the_stage_the_domain_decided(pool: asyncpg.
     event's kind): information received goes back to analysing without a cause and to cause identified with one; a
     rejected plan goes back to cause identified; an event that leaves the stage alone (a note, a transfer) adds no
     visit; a reopen starts the new cycle's clock."""
+    assert await pool.fetchval("SELECT report_stages()") == [stage.value for stage in Stage], "the arrays' order"
     complaints = Complaints(ComplaintRecords(pool, WorkingCalendar(), SETTINGS), ComplaintQueries(pool))
     asked = {"missing": ["documents"], "message": "Xin ảnh"}
     cause = {"cause": "Cáp quang đứt", "company_at_fault": True, "departments": []}
