@@ -516,7 +516,14 @@ class ComplaintReports:
                     rows: list[asyncpg.Record] = await conn.fetch(query, *args)
                 return rows
 
-            return list(await asyncio.gather(first.fetch(queries[0], *args), *(other(q) for q in queries[1:])))
+            # Every query finishes before the first transaction ends (its snapshot must outlive the others' start).
+            results = await asyncio.gather(
+                first.fetch(queries[0], *args), *(other(q) for q in queries[1:]), return_exceptions=True
+            )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return [result for result in results if not isinstance(result, BaseException)]
 
     async def sla(self, where: ReportFilter, now: datetime | None = None) -> SlaReport:
         sql = _Sql()

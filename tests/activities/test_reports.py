@@ -23,7 +23,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -231,7 +231,7 @@ async def test_the_hand_worked_clocks_match_the_recorded_working_days(population
 
 
 async def test_sla_compliance_by_month_department_channel_and_in_all(
-    population: Population, reports: ComplaintReports
+    population: Population, reports: ComplaintReports, pool: asyncpg.Pool
 ) -> None:
     sla = await reports.sla(PERIOD, now=NOW)
     total = SLA_FACTS.keys()
@@ -268,6 +268,16 @@ async def test_sla_compliance_by_month_department_channel_and_in_all(
 
     nothing = await reports.sla(ReportFilter(date(2025, 1, 1), date(2025, 1, 31)), now=NOW)
     assert nothing.by_month == [] and nothing.total.complaints == 0 and nothing.total.first_response_share is None
+
+    # A pool of one connection reads the SLA's two halves one after the other, in one transaction: the same figures.
+    class OneConnection:
+        def get_max_size(self) -> int:
+            return 1
+
+        def acquire(self) -> Any:
+            return pool.acquire()
+
+    assert await ComplaintReports(cast(asyncpg.Pool, OneConnection())).sla(PERIOD, now=NOW) == sla
 
 
 async def test_where_the_time_goes(population: Population, reports: ComplaintReports) -> None:
