@@ -11,7 +11,7 @@ are rendered by `activities.documents`; what web and the command line read is `a
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -28,7 +28,7 @@ from activities.queries import SELECT_EVENTS
 from domain.actions import Action
 from domain.calendar import BUSINESS_TZ, WorkingCalendar
 from domain.deadlines import compute_deadlines
-from domain.lifecycle import start_state
+from domain.lifecycle import start_state, working_days_between
 from domain.models import (
     ComplaintState,
     CycleClocks,
@@ -91,11 +91,13 @@ WITH snapshot AS (
         complaint_id, case_number, workflow_id, stage, department, channel, subject, cycle,
         received_at, first_response_due, first_responded_at, resolution_due, resolution_due_date,
         first_response_breached, resolution_breached, escalation_level, last_seq, state, customer, customer_message_id,
-        customer_wrote_seq
+        customer_wrote_seq, cycle_working_days, cycle_resolved_at, receipt_date, first_response_hours,
+        resolution_working_days
     ) VALUES (
         $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
         $18::jsonb #>> '{intake,message_id}',
-        CASE WHEN $23::text = 'system' AND $21::text IN ('customer_wrote', 'customer_info_received') THEN $17::int END
+        CASE WHEN $23::text = 'system' AND $21::text IN ('customer_wrote', 'customer_info_received') THEN $17::int END,
+        $38, $39, $40, $41, $42
     )
     ON CONFLICT (complaint_id) DO UPDATE SET
         workflow_id = EXCLUDED.workflow_id,
@@ -116,6 +118,12 @@ WITH snapshot AS (
         state = EXCLUDED.state,
         customer = EXCLUDED.customer,
         customer_wrote_seq = coalesce(EXCLUDED.customer_wrote_seq, c.customer_wrote_seq),
+        cycle_working_days = CASE WHEN (c.cycle, c.received_at) = (EXCLUDED.cycle, EXCLUDED.received_at)
+            THEN c.cycle_working_days ELSE EXCLUDED.cycle_working_days END,
+        cycle_resolved_at = EXCLUDED.cycle_resolved_at,
+        receipt_date = EXCLUDED.receipt_date,
+        first_response_hours = EXCLUDED.first_response_hours,
+        resolution_working_days = EXCLUDED.resolution_working_days,
         updated_at = now()
     WHERE c.last_seq < EXCLUDED.last_seq
 ), event AS (
@@ -136,13 +144,60 @@ WITH snapshot AS (
     FROM event, unnest($35::text[], $36::text[], $37::text[]) AS d (kind, title, body)
     ON CONFLICT (complaint_id, kind, cycle) DO NOTHING
     RETURNING kind
+), clock AS (
+    INSERT INTO complaint_stage_clock AS k (
+        complaint_id, cycle, stage, entered_at, seconds, visits, cause, company_at_fault,
+        received_at, registered_at, department, channel
+    )
+    SELECT $1, $8, $4, $20, array_fill(0::double precision, ARRAY[10]),
+        report_stage_added(array_fill(0, ARRAY[10]), $4, 1), $43, $44, $9, $20, $5, $6
+    FROM event
+    ON CONFLICT (complaint_id) DO UPDATE SET
+        cycle = EXCLUDED.cycle,
+        stage = EXCLUDED.stage,
+        entered_at = CASE WHEN (k.cycle, k.stage) = (EXCLUDED.cycle, EXCLUDED.stage) THEN k.entered_at
+            ELSE EXCLUDED.entered_at END,
+        seconds = CASE
+            WHEN k.cycle <> EXCLUDED.cycle THEN EXCLUDED.seconds
+            WHEN k.stage = EXCLUDED.stage THEN k.seconds
+            ELSE report_stage_added(
+                k.seconds, k.stage, greatest(0, date_part('epoch', EXCLUDED.entered_at - k.entered_at))
+            )
+        END,
+        visits = CASE
+            WHEN k.cycle <> EXCLUDED.cycle THEN EXCLUDED.visits
+            WHEN k.stage = EXCLUDED.stage THEN k.visits
+            ELSE report_stage_added(k.visits, EXCLUDED.stage, 1)
+        END,
+        cause = EXCLUDED.cause,
+        company_at_fault = EXCLUDED.company_at_fault,
+        received_at = EXCLUDED.received_at,
+        department = EXCLUDED.department
+    WHERE (k.cycle, k.stage, k.received_at, k.department) IS DISTINCT FROM
+            (EXCLUDED.cycle, EXCLUDED.stage, EXCLUDED.received_at, EXCLUDED.department)
+        OR (k.cause, k.company_at_fault) IS DISTINCT FROM (EXCLUDED.cause, EXCLUDED.company_at_fault)
+), closed AS (
+    INSERT INTO complaint_closes (
+        complaint_id, seq, closed_at, cycle, summary, lessons_learned, cause, company_at_fault,
+        case_number, department, channel
+    )
+    SELECT $1, event.seq, $20, $25, coalesce($27::jsonb ->> 'summary', ''),
+        coalesce($27::jsonb ->> 'lessons_learned', ''), $43, $44, $2, $5, $6
+    FROM event
+    WHERE $21::text = 'close'
+    ON CONFLICT DO NOTHING
 )
 SELECT (SELECT seq FROM event) AS seq, ARRAY(SELECT kind FROM filed) AS filed
 """
 """One transition in one statement, so one round trip to PostgreSQL: the snapshot moves forward (only forward: a
 late retry of an older transition leaves a newer snapshot alone), the event is appended, and only if it was new
-are its messages queued and its documents filed. The snapshot keeps where the customer last wrote themselves (a
-system door's `customer_wrote` or `customer_info_received`), which the inbox compares with what staff have seen.
+are its messages queued, its documents filed and the reports' derivations kept: the stage clock (the time spent
+in each stage, from the stage and cycle the domain decided: the clock moves when they change, adding the time since
+the stage was entered to the stage left) and, for a close, the lessons learned register with the cause on record.
+The snapshot keeps where the customer last wrote themselves (a system door's `customer_wrote` or
+`customer_info_received`), which the inbox compares with what staff have seen, and the reports' columns
+(`report_columns`): the cycle's working days (a few hundred bytes, stored out of line) are kept as stored until a
+new cycle or receipt brings others, so most writes do not store them again.
 A statement is atomic on its own: no BEGIN and COMMIT around it. Answers the event's seq (NULL when an earlier
 attempt recorded it) and the kinds of the documents filed."""
 
@@ -170,6 +225,27 @@ def snapshot_row(workflow_id: str, state: ComplaintState, last_seq: int) -> tupl
         last_seq,
         state.model_dump(mode="json"),
         state.intake.customer.model_dump(mode="json", exclude_none=True),
+    )
+
+
+def report_columns(state: ComplaintState) -> tuple[list[date], datetime | None, date, float | None, int | None]:
+    """The snapshot's columns for the managers' reports (`activities.reports`), from the state, in the column order
+    of the snapshot upsert: the cycle's own working days (a later calendar change moves neither a promise nor how
+    long a complaint took), the instant this cycle was answered (`resolved_at` stays in the state after a reopen:
+    an answer older than the cycle's receipt is an earlier cycle's), the local date of receipt, clock hours to the
+    first response and working days to the answer."""
+    received = state.received_at
+    resolved = state.resolved_at if state.resolved_at is not None and state.resolved_at >= received else None
+    receipt_date = received.astimezone(BUSINESS_TZ).date()
+    responded = state.first_responded_at
+    return (
+        state.working_days,
+        resolved,
+        receipt_date,
+        None if responded is None else (responded - received).total_seconds() / 3600,
+        None
+        if resolved is None
+        else working_days_between(state.working_days, receipt_date, resolved.astimezone(BUSINESS_TZ).date()),
     )
 
 
@@ -348,6 +424,9 @@ class ComplaintRecords:
             event.data,
             *_columns(messages, 7),
             *_columns(documents, 3),
+            *report_columns(state),
+            state.cause.cause if state.cause else None,
+            state.cause.company_at_fault if state.cause else None,
         )
         bound = _bound_log(state.complaint_id)
         if row is None or row["seq"] is None:

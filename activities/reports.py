@@ -16,30 +16,34 @@ What is counted, decided once here so every page, CSV and test agrees:
   flags the workflow's timers set. Time to first response is in clock hours; time to resolution in working days
   after the local date of receipt up to and including the local date of the answer, counted in the complaint's own
   working days (0: answered the day it came). Medians and 90th percentiles interpolate (`percentile_cont`).
-* **Where the time goes**: each event of the timeline says which stage it led to (the rules of
-  `domain.lifecycle.apply_action`); a stage's time runs from the event that entered it to the next one that changed
-  the stage, or to `now` while the complaint is still there. Counted for the current cycle of the cycles received in
-  the period; closed, merged and withdrawn are ends, not waits, and have no time. A trigger keeps these sums per
-  complaint as each event is written (`complaint_stage_clock`, migration 0009), so the report reads one row per
-  complaint instead of the whole timeline.
+* **Where the time goes**: each transition's state says which stage the complaint is in after it (decided by
+  `domain.lifecycle`, nowhere else); a stage's time runs from the transition that entered it to the next one that
+  changed the stage (or the cycle), or to `now` while the complaint is still there; a stage is *entered* when a
+  transition changes it (asking the customer again while waiting on them is not a second visit). Counted for the
+  current cycle of the cycles received in the period; closed, merged and withdrawn are ends, not waits, and have
+  no time. The record write keeps these sums per complaint with each new event (`complaint_stage_clock`), so the
+  report reads one narrow row per complaint instead of the whole timeline.
 * **Work in progress** is now, whatever the period: open complaints (not closed, merged or withdrawn), their age in
   working days since receipt, those due in the next three working days (not yet overdue), and the overdue ones
   (the inbox's "overdue": marked breached, or past a due instant before its timer said so).
 * **Volume** counts timeline events in the period, by the local week (Monday) they happened in: receipts, reopens,
-  merges (duplicates merged away), withdrawals and answers; the reopen rate is reopens per answer sent.
+  merges (duplicates merged away), withdrawals and answers; the reopen rate is reopens per answer sent. The query
+  answers the weeks with events; `VolumeReport.every_week` adds the period's other weeks as zeros for the pages.
 * **Lessons learned** are those written at each close in the period, with the cause last recorded before it (the
-  register `complaint_closes`, kept by the same trigger).
+  register `complaint_closes`, written with each close).
 
-Department and channel filters and groups are the complaint's current ones (after any transfer).
+Department and channel filters and groups are the complaint's current ones (after any transfer), except for lessons
+learned: a close is filed under the department that closed it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import asyncpg
 import asyncpg.pool
@@ -48,7 +52,7 @@ from domain.calendar import BUSINESS_TZ
 from domain.lifecycle import OPEN_STAGES
 from domain.models import Stage
 
-assert str(BUSINESS_TZ) == "Asia/Ho_Chi_Minh", "migration 0009 and the week arithmetic below assume this zone"
+assert str(BUSINESS_TZ) == "Asia/Ho_Chi_Minh", "migrations 0009-0010 and the week arithmetic below assume this zone"
 
 AGE_BUCKETS: tuple[tuple[int, int | None], ...] = ((0, 5), (6, 10), (11, 15), (16, 20), (21, None))
 """Ages of open complaints in working days since receipt; the last is past the 20 the policy allows."""
@@ -158,32 +162,51 @@ class SlaReport:
 
 _SLA = """
 WITH cohort AS (
-    SELECT (extract(year FROM c.receipt_date) * 100 + extract(month FROM c.receipt_date))::int AS month,
-           c.department, c.channel,
-           c.first_response_due, c.first_responded_at, c.first_response_breached,
-           c.resolution_due, c.cycle_resolved_at AS resolved_at, c.resolution_breached,
-           c.first_response_hours AS response_hours, c.resolution_working_days AS resolution_days
+    SELECT (date_part('year', c.receipt_date) * 100 + date_part('month', c.receipt_date))::int AS month,
+        c.department, c.channel,
+        c.first_responded_at IS NOT NULL OR c.first_response_breached OR c.first_response_due <= {now}
+            AS first_response_decided,
+        c.first_responded_at <= c.first_response_due AS first_response_met,
+        c.first_response_breached,
+        c.cycle_resolved_at IS NOT NULL OR c.resolution_breached OR c.resolution_due <= {now} AS resolution_decided,
+        c.cycle_resolved_at <= c.resolution_due AS resolution_met,
+        c.resolution_breached,
+        c.first_response_hours AS response_hours, c.resolution_working_days AS resolution_days
     FROM complaints c
     WHERE c.received_at >= {since} AND c.received_at < {until} AND c.stage NOT IN ('merged', 'withdrawn'){filters}
 )
-SELECT GROUPING(month, department, channel) AS grouping, month, department, channel,
+SELECT {grouping} AS grouping, {keys},
     count(*) AS complaints,
-    count(*) FILTER (WHERE first_responded_at IS NOT NULL OR first_response_breached OR first_response_due <= {now})
-        AS first_response_decided,
-    count(*) FILTER (WHERE first_responded_at <= first_response_due) AS first_response_met,
+    count(*) FILTER (WHERE first_response_decided) AS first_response_decided,
+    count(*) FILTER (WHERE first_response_met) AS first_response_met,
     count(*) FILTER (WHERE first_response_breached) AS first_response_breaches,
-    count(*) FILTER (WHERE resolved_at IS NOT NULL OR resolution_breached OR resolution_due <= {now})
-        AS resolution_decided,
-    count(*) FILTER (WHERE resolved_at <= resolution_due) AS resolution_met,
+    count(*) FILTER (WHERE resolution_decided) AS resolution_decided,
+    count(*) FILTER (WHERE resolution_met) AS resolution_met,
     count(*) FILTER (WHERE resolution_breached) AS resolution_breaches,
-    percentile_cont(0.5) WITHIN GROUP (ORDER BY response_hours) AS first_response_hours_median,
-    percentile_cont(0.9) WITHIN GROUP (ORDER BY response_hours) AS first_response_hours_p90,
-    percentile_cont(0.5) WITHIN GROUP (ORDER BY resolution_days) AS resolution_days_median,
-    percentile_cont(0.9) WITHIN GROUP (ORDER BY resolution_days) AS resolution_days_p90
+    percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY response_hours) AS first_response_hours,
+    percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY resolution_days) AS resolution_days
 FROM cohort
-GROUP BY GROUPING SETS ((month), (department), (channel), ())
-ORDER BY 1, 2, 3, 4
+GROUP BY GROUPING SETS ({sets})
 """
+"""The cohort narrowed to what the figures need (the groups' sorts carry little), each figure's condition decided
+once per complaint; the median and the 90th percentile of a measure from one ordered aggregate."""
+_SLA_HALVES = (
+    ("GROUPING(month) * 4 + 3", "month, NULL::text AS department, NULL::text AS channel", "(month), ()"),
+    ("4 + GROUPING(department, channel)", "NULL::int AS month, department, channel", "(department), (channel)"),
+)
+"""The SLA's groups in two queries read side by side (`ComplaintReports._fetch_side_by_side`): the sorts of a year
+of complaints for four groupings' percentiles are most of its time, and two halves use two cores. `grouping` keeps
+the bits `GROUPING(month, department, channel)` would give in one query."""
+
+_SLA_COUNTS = (
+    "complaints",
+    "first_response_decided",
+    "first_response_met",
+    "first_response_breaches",
+    "resolution_decided",
+    "resolution_met",
+    "resolution_breaches",
+)
 
 # GROUPING(month, department, channel): a bit set for each column *not* grouped by (month is the highest bit).
 _BY_MONTH, _BY_DEPARTMENT, _BY_CHANNEL, _TOTAL = 0b011, 0b101, 0b110, 0b111
@@ -223,8 +246,8 @@ def _share_float(part: float, whole: float) -> float | None:
 
 
 def _stage_time_sql(now: str, since: str, until: str, filters: str) -> str:
-    """One row of sums over the stage clocks (`complaint_stage_clock`, kept by a trigger as the timeline is written)
-    of the cycles received in the period: per waiting stage, the complaints that entered it, the times entered and
+    """One row of sums over the stage clocks (`complaint_stage_clock`, kept by the record write) of the cycles
+    received in the period: per waiting stage, the complaints that entered it, the times entered and
     the seconds spent, the stage a complaint is in now counting up to `now`."""
     sums = []
     for index, stage in enumerate(WAITING_STAGES, start=1):
@@ -235,9 +258,8 @@ def _stage_time_sql(now: str, since: str, until: str, filters: str) -> str:
             f" sum(k.seconds[{index}] + coalesce({running}, 0)) / 3600.0 AS hours_{index}"
         )
     return (
-        f"SELECT {', '.join(sums)} FROM complaints c"
-        " JOIN complaint_stage_clock k ON k.complaint_id = c.complaint_id AND k.cycle = c.cycle"
-        f" WHERE c.received_at >= {since} AND c.received_at < {until}{filters}"
+        f"SELECT {', '.join(sums)} FROM complaint_stage_clock k"
+        f" WHERE k.received_at >= {since} AND k.received_at < {until}{filters}"
     )
 
 
@@ -261,6 +283,17 @@ class OpenComplaint:
     working_days_left: int
     first_response_breached: bool
     resolution_breached: bool
+    first_response_late: bool
+    """No first response by its due instant (whether or not its timer has marked the breach yet)."""
+    resolution_late: bool
+    """Not answered by the resolution due instant (whether or not its timer has marked the breach yet)."""
+    working_days_overdue: int
+    """Working days after the resolution due date up to today (0 until the day after it)."""
+
+    @property
+    def breach_recorded(self) -> bool:
+        """The workflow's timers have marked a breach (and escalated it)."""
+        return self.first_response_breached or self.resolution_breached
 
 
 @dataclass(frozen=True)
@@ -292,7 +325,8 @@ SELECT c.complaint_id, c.case_number, c.subject, c.stage, c.department, c.channe
     c.first_responded_at, c.first_response_due,
     complaint_working_days_between(c.cycle_working_days, c.receipt_date, {today})
         AS age_working_days,
-    complaint_working_days_between(c.cycle_working_days, {today}, c.resolution_due_date) AS working_days_left
+    complaint_working_days_between(c.cycle_working_days, {today}, c.resolution_due_date) AS working_days_left,
+    complaint_working_days_between(c.cycle_working_days, c.resolution_due_date, {today}) AS working_days_overdue
 FROM complaints c WHERE c.stage IN {open}{filters}
 """
 _OVERDUE = (
@@ -305,7 +339,10 @@ SELECT stage, CASE {buckets} END AS bucket, count(*) AS complaints FROM open GRO
 """
 _WIP_LIST = """
 WITH open AS ({columns})
-SELECT *, count(*) OVER () AS total FROM open WHERE {condition}
+SELECT *, count(*) OVER () AS total,
+    first_response_breached OR (first_responded_at IS NULL AND first_response_due <= {now}) AS first_response_late,
+    resolution_breached OR resolution_due <= {now} AS resolution_late
+FROM open WHERE {condition}
 ORDER BY resolution_due, case_number {limit}
 """
 
@@ -335,6 +372,16 @@ class VolumeReport:
     def total(self, name: str) -> int:
         return sum(getattr(week, name) for week in self.weeks)
 
+    def every_week(self, where: ReportFilter) -> list[WeekVolume]:
+        """Every week of the period, in order, a week without events as zeros: a quiet week is a figure too."""
+        counted = {week.week: week for week in self.weeks}
+        monday = where.start - timedelta(days=where.start.weekday())
+        weeks = []
+        while monday <= where.end:
+            weeks.append(counted.get(monday) or WeekVolume(monday, 0, 0, 0, 0, 0))
+            monday += timedelta(days=7)
+        return weeks
+
     @property
     def reopen_rate(self) -> float | None:
         """Reopens per answer sent in the period: how often the customer disputed the outcome."""
@@ -350,20 +397,21 @@ _VOLUME_KINDS = {
     "resolve_on_first_contact": "answered",
 }
 _VOLUME = """
-SELECT floor((date_part('epoch', e.at) + {shift}) / 604800)::int AS week, e.kind, c.channel, c.department,
-    count(*) AS events
-FROM complaint_events e JOIN complaints c USING (complaint_id)
-WHERE e.kind = 'received' AND e.at >= {since} AND e.at < {until}{filters}
-GROUP BY 1, 2, 3, 4
+SELECT floor((date_part('epoch', c.registered_at) + {shift}) / 604800)::int AS week, 'received' AS kind, c.channel,
+    c.department, count(*) AS events
+FROM complaint_stage_clock c
+WHERE c.registered_at >= {since} AND c.registered_at < {until}{filters}
+GROUP BY 1, 3, 4
 UNION ALL
 SELECT floor((date_part('epoch', e.at) + {shift}) / 604800)::int, e.kind, NULL, NULL, count(*)
 FROM complaint_events e {join}
 WHERE e.kind = ANY({kinds}::text[]) AND e.at >= {since} AND e.at < {until}{filters}
 GROUP BY 1, 2
 """
-"""Receipts by channel and department; the other events only counted, joined to their complaint only when a filter
-needs its department or channel. Weeks are numbered by arithmetic on the epoch (`_week_monday`), not by a time
-zone conversion per event, which costs more than the rest of the query."""
+"""Receipts (each complaint's `received` event, whose instant the stage clock keeps as `registered_at`) by channel
+and department; the other events only counted, joined to their complaint's stage clock (a narrow row) only when a
+filter needs its department or channel. Weeks are numbered by arithmetic on the epoch (`_week_monday`), not by a
+time zone conversion per event, which costs more than the rest of the query."""
 WEEK_SHIFT_SECONDS = 7 * 3600 + 3 * 86400
 """Asia/Ho_Chi_Minh is UTC+07:00 all year (no daylight saving since 1975), and 1 January 1970 was a Thursday: shifted
 by seven hours and three days, the epoch's whole weeks start on local Mondays."""
@@ -415,13 +463,13 @@ class LessonsReport:
 
 
 _LESSONS = """
-SELECT k.complaint_id, c.case_number, c.department, k.closed_at, k.cycle, k.summary, k.lessons_learned, k.cause,
+SELECT k.complaint_id, k.case_number, k.department, k.closed_at, k.cycle, k.summary, k.lessons_learned, k.cause,
     k.company_at_fault
-FROM complaint_closes k JOIN complaints c USING (complaint_id)
+FROM complaint_closes k
 WHERE k.closed_at >= {since} AND k.closed_at < {until}{filters}{search}
 """
-"""The lessons learned register (`complaint_closes`, kept by a trigger as each close is written, with the cause on
-record then)."""
+"""The lessons learned register (`complaint_closes`, written with each close, with the cause on record then and the
+complaint's department and channel at that close)."""
 
 
 def _escape_like(text: str) -> str:
@@ -435,10 +483,14 @@ class ComplaintReports:
         self._pool = pool
 
     @asynccontextmanager
-    async def _reading(self) -> AsyncIterator[Connection]:
+    async def _reading(self, snapshot: str | bool = False) -> AsyncIterator[Connection]:
         """A read-only transaction with room to sort: a year of complaints sorted for its percentiles and groups
-        spills to disk under PostgreSQL's default 4 MB of `work_mem`."""
-        async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+        spills to disk under PostgreSQL's default 4 MB of `work_mem`. `snapshot`: True for one whose snapshot
+        others share, or the id of the snapshot to read (`_fetch_side_by_side`)."""
+        isolation: Literal["repeatable_read", "read_committed"] = "repeatable_read" if snapshot else "read_committed"
+        async with self._pool.acquire() as conn, conn.transaction(isolation=isolation, readonly=True):
+            if isinstance(snapshot, str):
+                await conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")  # an id PostgreSQL gave, not input
             await conn.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
             await conn.execute("SET LOCAL parallel_setup_cost = 100")
             await conn.execute("SET LOCAL parallel_tuple_cost = 0.01")
@@ -449,19 +501,59 @@ class ComplaintReports:
             rows: list[asyncpg.Record] = await conn.fetch(query, *args)
         return rows
 
+    async def _fetch_side_by_side(self, queries: Sequence[str], args: Sequence[Any]) -> list[list[asyncpg.Record]]:
+        """Queries of one report run at once on as many connections, all reading the first one's snapshot
+        (`pg_export_snapshot`), so their figures agree as if read by one query; as PostgreSQL's parallel workers
+        would, a report then uses more than one core. One after the other when the pool has too few connections."""
+        if self._pool.get_max_size() < len(queries):
+            async with self._reading() as conn:
+                return [await conn.fetch(query, *args) for query in queries]
+        async with self._reading(snapshot=True) as first:
+            snapshot = await first.fetchval("SELECT pg_export_snapshot()")
+
+            async def other(query: str) -> list[asyncpg.Record]:
+                async with self._reading(snapshot=snapshot) as conn:
+                    rows: list[asyncpg.Record] = await conn.fetch(query, *args)
+                return rows
+
+            # Every query finishes before the first transaction ends (its snapshot must outlive the others' start).
+            results = await asyncio.gather(
+                first.fetch(queries[0], *args), *(other(q) for q in queries[1:]), return_exceptions=True
+            )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return [result for result in results if not isinstance(result, BaseException)]
+
     async def sla(self, where: ReportFilter, now: datetime | None = None) -> SlaReport:
         sql = _Sql()
-        query = _SLA.format(
-            since=sql.arg(where.since),
-            until=sql.arg(where.until),
-            now=sql.arg(now or datetime.now(UTC)),
-            filters=sql.filters(where),
+        values = {
+            "since": sql.arg(where.since),
+            "until": sql.arg(where.until),
+            "now": sql.arg(now or datetime.now(UTC)),
+            "filters": sql.filters(where),
+        }
+        queries = [
+            _SLA.format(grouping=grouping, keys=keys, sets=sets, **values) for grouping, keys, sets in _SLA_HALVES
+        ]
+        halves = await self._fetch_side_by_side(queries, sql.args)
+        rows = sorted(
+            (record for half in halves for record in half),
+            key=lambda r: (r["grouping"], r["month"] or 0, r["department"] or "", r["channel"] or ""),
         )
-        rows = await self._fetch(query, sql.args)
 
         def row(record: asyncpg.Record, key: str) -> SlaRow:
-            values = {name: record[name] for name in SlaRow.__dataclass_fields__ if name != "key"}
-            return SlaRow(key=key, **values)
+            counts = {name: record[name] for name in _SLA_COUNTS}
+            hours = record["first_response_hours"] or [None, None]
+            days = record["resolution_days"] or [None, None]
+            return SlaRow(
+                key=key,
+                **counts,
+                first_response_hours_median=hours[0],
+                first_response_hours_p90=hours[1],
+                resolution_days_median=days[0],
+                resolution_days_p90=days[1],
+            )
 
         report: dict[int, list[SlaRow]] = {_BY_MONTH: [], _BY_DEPARTMENT: [], _BY_CHANNEL: [], _TOTAL: []}
         for record in rows:
@@ -480,7 +572,7 @@ class ComplaintReports:
             now=sql.arg(now or datetime.now(UTC)),
             since=sql.arg(where.since),
             until=sql.arg(where.until),
-            filters=sql.filters(where),
+            filters=sql.filters(where, "k"),
         )
         [row] = await self._fetch(query, sql.args)
         return StageReport(
@@ -514,10 +606,13 @@ class ComplaintReports:
                 columns=columns,
                 condition=f"NOT {overdue} AND working_days_left <= {DUE_SOON_WORKING_DAYS}",
                 limit=limited,
+                now=moment,
             ),
             sql.args,
         )
-        overdue_rows = await self._fetch(_WIP_LIST.format(columns=columns, condition=overdue, limit=limited), sql.args)
+        overdue_rows = await self._fetch(
+            _WIP_LIST.format(columns=columns, condition=overdue, limit=limited, now=moment), sql.args
+        )
         return WorkInProgress(
             today=today,
             by_stage_and_age={(r["stage"], r["bucket"]): r["complaints"] for r in counted},
@@ -537,7 +632,7 @@ class ComplaintReports:
             since=since,
             until=until,
             filters=filters,
-            join="JOIN complaints c USING (complaint_id)" if filters else "",
+            join="JOIN complaint_stage_clock c USING (complaint_id)" if filters else "",
         )
         weeks: dict[date, dict[str, Any]] = {}
         channels: set[str] = set()
@@ -584,7 +679,7 @@ class ComplaintReports:
                 f" AND (k.lessons_learned ILIKE {anywhere} OR k.summary ILIKE {anywhere} OR k.cause ILIKE {anywhere})"
             )
         closes = _LESSONS.format(
-            since=sql.arg(where.since), until=sql.arg(where.until), filters=sql.filters(where), search=condition
+            since=sql.arg(where.since), until=sql.arg(where.until), filters=sql.filters(where, "k"), search=condition
         )
         limited = "" if limit is None else f"LIMIT {int(limit)}"
         async with self._reading() as conn:
@@ -594,7 +689,7 @@ class ComplaintReports:
                 f" count(*) AS closes FROM ({closes}) m GROUP BY 1, 2, 3",
                 *sql.args,
             )
-            rows = await conn.fetch(f"{closes} ORDER BY k.closed_at DESC, c.case_number {limited}", *sql.args)
+            rows = await conn.fetch(f"{closes} ORDER BY k.closed_at DESC, k.case_number {limited}", *sql.args)
         by_group: dict[tuple[str, bool | None], int] = {}
         by_cause: dict[str, tuple[str, int, set[str]]] = {}
         for r in counted:

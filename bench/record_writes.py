@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from activities.records import ComplaintRecords, cycle_clocks, snapshot_row
+from activities.records import ComplaintRecords, cycle_clocks, report_columns, snapshot_row
 from bench.throughput import STEPS
 from domain.actions import ActionRequest
 from domain.calendar import WorkingCalendar
@@ -92,17 +92,21 @@ def _snapshot_row(transition: Transition, complaint_id: str) -> Row:
     state = transition.state.without_history().model_copy(
         update={"complaint_id": complaint_id, "case_number": "R" + transition.state.case_number}
     )
-    return snapshot_row(f"complaint-{complaint_id}", state, transition.event.seq)
+    return (*snapshot_row(f"complaint-{complaint_id}", state, transition.event.seq), *report_columns(state))
 
 
 RAW_SNAPSHOT = """
 INSERT INTO complaints (complaint_id, case_number, workflow_id, stage, department, channel, subject, cycle,
     received_at, first_response_due, first_responded_at, resolution_due, resolution_due_date,
-    first_response_breached, resolution_breached, escalation_level, last_seq, state, customer)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+    first_response_breached, resolution_breached, escalation_level, last_seq, state, customer, cycle_working_days,
+    cycle_resolved_at, receipt_date, first_response_hours, resolution_working_days)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
 ON CONFLICT (complaint_id) DO UPDATE SET stage = $4, first_responded_at = $11, first_response_breached = $14,
-    resolution_breached = $15, escalation_level = $16, last_seq = $17, state = $18
+    resolution_breached = $15, escalation_level = $16, last_seq = $17, state = $18, cycle_resolved_at = $21,
+    first_response_hours = $23, resolution_working_days = $24
 """
+"""The snapshot as the activity writes it (its report columns included). The raw path writes no stage clock and no
+lessons register: since migration 0010 the record write keeps them itself, so this floor no longer pays for them."""
 RAW_EVENT = """
 INSERT INTO complaint_events (complaint_id, seq, at, kind, actor, role, door, cycle, summary, data)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)

@@ -5,8 +5,9 @@
 
 Loads the complaints and their events straight into the tables with COPY (a year of receipts: most closed through
 the whole lifecycle, some reopened, merged, withdrawn, breached, the last month's still open), then VACUUM ANALYZE,
-as a table that has lived a while would be. The snapshots carry each cycle's real working days (the generated
-columns the reports read come from them). Then, with the real app (httpx over ASGI, a signed-in manager, every
+as a table that has lived a while would be. The snapshots carry each cycle's real working days and the report
+columns, the stage clocks and the lessons register as the record write leaves them (`Population.keep_clock`,
+`activities.records.report_columns`). Then, with the real app (httpx over ASGI, a signed-in manager, every
 middleware), each report page is fetched `--repeat` times, back to back with the scan; the ratio is the median page
 time over the median scan time. Pages are timed with the default period (the last six months) and with the whole
 year; the report queries alone (no HTML) are timed too, to show where a page's time goes.
@@ -44,7 +45,8 @@ from activities.records import cycle_clocks, format_case_number  # noqa: E402
 from activities.reports import ComplaintReports, ReportFilter  # noqa: E402
 from bench.report import quantile  # noqa: E402
 from domain.calendar import BUSINESS_TZ, WorkingCalendar  # noqa: E402
-from domain.models import CycleClocks  # noqa: E402
+from domain.lifecycle import working_days_between  # noqa: E402
+from domain.models import CycleClocks, Stage  # noqa: E402
 from starter.client import ComplaintClient  # noqa: E402
 from web.app import build_web_app  # noqa: E402
 from web.settings import WebSettings  # noqa: E402
@@ -77,7 +79,41 @@ COMPLAINT_COLUMNS = (
     "last_seq",
     "state",
     "customer",
+    "cycle_working_days",
+    "cycle_resolved_at",
+    "receipt_date",
+    "first_response_hours",
+    "resolution_working_days",
 )
+CLOCK_COLUMNS = (
+    "complaint_id",
+    "cycle",
+    "stage",
+    "entered_at",
+    "seconds",
+    "visits",
+    "cause",
+    "company_at_fault",
+    "received_at",
+    "registered_at",
+    "department",
+    "channel",
+)
+CLOSE_COLUMNS = (
+    "complaint_id",
+    "seq",
+    "closed_at",
+    "cycle",
+    "summary",
+    "lessons_learned",
+    "cause",
+    "company_at_fault",
+    "case_number",
+    "department",
+    "channel",
+)
+STAGES = [stage.value for stage in Stage]
+"""The order of the stage clock's arrays (`report_stages()` in migration 0009)."""
 EVENT_COLUMNS = ("complaint_id", "seq", "at", "kind", "actor", "role", "door", "cycle", "summary", "data")
 
 
@@ -92,6 +128,8 @@ class Population:
         self.clocks: dict[date, CycleClocks] = {}
         self.complaints: list[tuple[Any, ...]] = []
         self.events: list[tuple[Any, ...]] = []
+        self.clocks_kept: list[tuple[Any, ...]] = []
+        self.closes: list[tuple[Any, ...]] = []
 
     def cycle(self, received: datetime) -> CycleClocks:
         day = received.astimezone(BUSINESS_TZ).date()
@@ -112,7 +150,8 @@ class Population:
         complaint_id = f"bench-{n:06d}"
         received = self.now - timedelta(days=365) + timedelta(seconds=r.uniform(0, 364 * 86400))
         department, channel = r.choice(DEPARTMENTS), r.choice(CHANNELS)
-        events: list[tuple[datetime, str, dict[str, Any], int]] = []
+        events: list[tuple[datetime, str, dict[str, Any], int, str | None]] = []
+        """(at, kind, data, cycle, the stage after it: None when the event leaves the stage alone)"""
         at = received
         cycle = 1
         clocks = self.cycle(received)
@@ -125,11 +164,11 @@ class Population:
             at = at + after
             if at >= self.now:
                 return False
-            events.append((at, kind, data or {}, cycle))
+            events.append((at, kind, data or {}, cycle, None))
             return True
 
         stage = "received"
-        events.append((received, "received", {}, 1))
+        events.append((received, "received", {}, 1, "received"))
         fate = r.random()
         steps: list[tuple[str, timedelta, dict[str, Any], str]] = []
         if fate < 0.03:
@@ -167,21 +206,22 @@ class Population:
                 flags = {"first_response_breached": False, "resolution_breached": False}
                 state["closed_at"] = None
                 stage = next_stage
-                events[-1] = (at, kind, data, cycle)
+                events[-1] = (at, kind, data, cycle, next_stage)
                 continue
             if first_responded is None and kind not in ("merge_into", "withdraw", "close"):
                 due = clocks.deadlines.first_response_due
                 if at + after > due and due < self.now and not flags["first_response_breached"]:
-                    events.append((due, "first_response_escalated", {}, cycle))
+                    events.append((due, "first_response_escalated", {}, cycle, None))
                     flags["first_response_breached"] = True
             due = clocks.deadlines.resolution_due
             unanswered = stage not in ("answered", "closed")
             if unanswered and at + after > due < self.now and not flags["resolution_breached"]:
-                events.append((due, "resolution_breached", {}, cycle))
+                events.append((due, "resolution_breached", {}, cycle, None))
                 flags["resolution_breached"] = True
             if not add(kind, after, data):
                 break
             stage = next_stage
+            events[-1] = (*events[-1][:4], next_stage)
             if kind in ("acknowledge", "request_info", "send_resolution") and first_responded is None:
                 first_responded = at
             if kind == "cause_identified":
@@ -193,6 +233,10 @@ class Population:
         events.sort(key=lambda event: event[0])
         deadlines = clocks.deadlines
         case_number = format_case_number(received, n)
+        resolved = datetime.fromisoformat(state["resolved_at"]) if state["resolved_at"] else None
+        if resolved is not None and resolved < deadlines.received_at:
+            resolved = None  # an earlier cycle's answer
+        receipt_date = deadlines.received_at.astimezone(BUSINESS_TZ).date()
         state.update(
             complaint_id=complaint_id,
             case_number=case_number,
@@ -226,9 +270,17 @@ class Population:
                 len(events),
                 json.dumps(state, ensure_ascii=False),
                 json.dumps({"name": f"Khách hàng {n}", "phone": f"09{n:08d}"}, ensure_ascii=False),
+                clocks.working_days,
+                resolved,
+                receipt_date,
+                None if first_responded is None else (first_responded - deadlines.received_at).total_seconds() / 3600,
+                None
+                if resolved is None
+                else working_days_between(clocks.working_days, receipt_date, resolved.astimezone(BUSINESS_TZ).date()),
             )
         )
-        for seq, (when, kind, data, event_cycle) in enumerate(events, start=1):
+        self.keep_clock(complaint_id, case_number, department, channel, deadlines.received_at, events)
+        for seq, (when, kind, data, event_cycle, _) in enumerate(events, start=1):
             actor, role = ("clock", "system") if kind.endswith(("escalated", "breached")) else ("agent.lan", "agent")
             self.events.append(
                 (
@@ -245,6 +297,67 @@ class Population:
                 )
             )
 
+    def keep_clock(
+        self,
+        complaint_id: str,
+        case_number: str,
+        department: str,
+        channel: str,
+        cycle_received: datetime,
+        events: list[tuple[datetime, str, dict[str, Any], int, str | None]],
+    ) -> None:
+        """The stage clock and the lessons register as the record write leaves them after these events (see
+        `activities.records._RECORD_TRANSITION`): the clock moves when the stage or the cycle changes."""
+        cycle, stage, entered = 1, "received", events[0][0]
+        seconds, visits = [0.0] * len(STAGES), [0] * len(STAGES)
+        visits[0] = 1
+        cause: dict[str, Any] | None = None
+        for seq, (at, kind, data, event_cycle, next_stage) in enumerate(events, start=1):
+            if kind == "cause_identified":
+                cause = data
+            if kind == "close":
+                self.closes.append(
+                    (
+                        complaint_id,
+                        seq,
+                        at,
+                        event_cycle,
+                        data["summary"],
+                        data["lessons_learned"],
+                        cause and cause["cause"],
+                        cause and cause["company_at_fault"],
+                        case_number,
+                        department,
+                        channel,
+                    )
+                )
+            if seq == 1 or next_stage is None:
+                continue
+            if event_cycle != cycle:
+                cycle, seconds, visits = event_cycle, [0.0] * len(STAGES), [0] * len(STAGES)
+            elif next_stage == stage:
+                continue
+            else:
+                seconds[STAGES.index(stage)] += max(0.0, (at - entered).total_seconds())
+            visits[STAGES.index(next_stage)] += 1
+            stage, entered = next_stage, at
+        self.clocks_kept.append(
+            (
+                complaint_id,
+                cycle,
+                stage,
+                entered,
+                seconds,
+                visits,
+                cause and cause["cause"],
+                cause and cause["company_at_fault"],
+                cycle_received,
+                events[0][0],
+                department,
+                channel,
+            )
+        )
+
 
 async def load(database_url: str, population: Population) -> dict[str, float]:
     conn = await asyncpg.connect(database_url)
@@ -252,13 +365,11 @@ async def load(database_url: str, population: Population) -> dict[str, float]:
         started = time.perf_counter()
         await conn.copy_records_to_table("complaints", records=population.complaints, columns=COMPLAINT_COLUMNS)
         await conn.copy_records_to_table("complaint_events", records=population.events, columns=EVENT_COLUMNS)
+        await conn.copy_records_to_table("complaint_stage_clock", records=population.clocks_kept, columns=CLOCK_COLUMNS)
+        await conn.copy_records_to_table("complaint_closes", records=population.closes, columns=CLOSE_COLUMNS)
         copied = time.perf_counter() - started
-        await conn.execute("VACUUM ANALYZE complaints")
-        await conn.execute("VACUUM ANALYZE complaint_events")
-        # COPY updated each stage clock once per event in one transaction: dead rows that a running system's
-        # HOT pruning and autovacuum reclaim as it goes. VACUUM FULL gives the clock its steady-state size.
-        await conn.execute("VACUUM FULL ANALYZE complaint_stage_clock")
-        await conn.execute("VACUUM ANALYZE complaint_closes")
+        for table in ("complaints", "complaint_events", "complaint_stage_clock", "complaint_closes"):
+            await conn.execute(f"VACUUM ANALYZE {table}")
         size = await conn.fetchval("SELECT pg_total_relation_size('complaint_events')")
         return {"copy_s": copied, "events_mib": size / 2**20}
     finally:
@@ -283,6 +394,10 @@ async def print_plans(pool: asyncpg.Pool, where: ReportFilter) -> None:
         async def _fetch(self, query: str, args: Any) -> list[asyncpg.Record]:
             statements.append((query, tuple(args)))
             return await super()._fetch(query, args)
+
+        async def _fetch_side_by_side(self, queries: Any, args: Any) -> list[list[asyncpg.Record]]:
+            statements.extend((query, tuple(args)) for query in queries)
+            return await super()._fetch_side_by_side(queries, args)
 
     recording = Recording(pool)
     await recording.sla(where)

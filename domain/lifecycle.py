@@ -7,8 +7,10 @@ signal from a service obeys the same rules. Everything here is pure: time comes 
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ValidationError
@@ -449,6 +451,25 @@ def working_days_later(state: ComplaintState, instant: datetime, n: int) -> date
             if day.weekday() < 5:
                 remaining -= 1
     return datetime.combine(day, local.timetz()).astimezone(instant.tzinfo)
+
+
+def working_days_between(days: Sequence[date], since: date, until: date) -> int:
+    """Working days after `since` up to and including `until` (the deadlines' convention: the day of receipt is not
+    counted, the due date is the 20th), in a cycle's own sorted working days (`ComplaintState.working_days`), so a
+    later calendar change never changes how long a complaint took. Past the end of the list weekdays stand in, as
+    in `working_days_later`. The reports' SQL counts the same way (`complaint_working_days_between`)."""
+    if until <= since:
+        return 0
+    if not days or since >= days[-1]:
+        return _weekdays_after(since, until)
+    if until <= days[-1]:
+        return bisect_right(days, until) - bisect_right(days, since)
+    return len(days) - bisect_right(days, since) + _weekdays_after(days[-1], until)
+
+
+def _weekdays_after(since: date, until: date) -> int:
+    """Monday to Friday after `since` up to and including `until`."""
+    return sum(1 for n in range(1, (until - since).days + 1) if (since + timedelta(days=n)).weekday() < 5)
 
 
 def _start_cycle(state: ComplaintState, now: datetime, clocks: CycleClocks) -> None:

@@ -167,6 +167,8 @@ class ReportTable:
     rows: list[list[Cell]]
     total: list[Cell] | None = None
     note: str = ""
+    empty: str = ""
+    """What an empty table says (default: nothing in this period)."""
 
     def csv(self) -> bytes:
         """UTF-8 with the byte-order mark Excel needs to read Vietnamese, one header line, every row."""
@@ -410,12 +412,28 @@ def _open_rows(f: Formats, rows: list[OpenComplaint], overdue: bool) -> list[lis
             f.department(row.department),
             f.count(row.age_working_days),
             f.date(row.resolution_due_date),
-            f.yes_no(row.first_response_breached or row.resolution_breached)
-            if overdue
-            else f.count(row.working_days_left),
+            *(
+                (_late(f, row), f.count(row.working_days_overdue), f.yes_no(row.breach_recorded))
+                if overdue
+                else (f.count(row.working_days_left),)
+            ),
         ]
         for row in rows
     ]
+
+
+def _late(f: Formats, row: OpenComplaint) -> Cell:
+    """Which promise is late: the first response, the resolution, or both."""
+    late = [
+        message
+        for message, is_late in (
+            (N_("first response"), row.first_response_late),
+            (N_("resolution"), row.resolution_late),
+        )
+        if is_late
+    ]
+    text = ", ".join(f.tr.gettext(message) for message in late)
+    return Cell(text, ", ".join(late))
 
 
 def wip_tables(report: WorkInProgress, f: Formats) -> tuple[list[Chart], list[ReportTable]]:
@@ -445,13 +463,27 @@ def wip_tables(report: WorkInProgress, f: Formats) -> tuple[list[Chart], list[Re
         _headers(tr, *columns, N_("Due date"), N_("Working days left")),
         _open_rows(f, report.due_soon, overdue=False),
         note=_shown(tr, len(report.due_soon), report.due_soon_total),
+        empty=tr.gettext("None now."),
     )
     overdue = ReportTable(
         "overdue",
         tr.gettext("Overdue"),
-        _headers(tr, *columns, N_("Due date"), N_("Breached")),
+        _headers(
+            tr, *columns, N_("Due date"), N_("Deadline missed"), N_("Working days past due"), N_("Breach recorded")
+        ),
         _open_rows(f, report.overdue, overdue=True),
-        note=_shown(tr, len(report.overdue), report.overdue_total),
+        note=" ".join(
+            note
+            for note in (
+                tr.gettext(
+                    "Working days past due: after the resolution due date up to today (0: only the first response is "
+                    "late, or the due date is today). A breach is recorded when the deadline's timer fires."
+                ),
+                _shown(tr, len(report.overdue), report.overdue_total),
+            )
+            if note
+        ),
+        empty=tr.gettext("None now."),
     )
     chart = Chart(
         tr.gettext("Open complaints by age"),
@@ -467,9 +499,9 @@ def _shown(tr: Translator, shown: int, total: int) -> str:
     return ""
 
 
-def volume_tables(report: VolumeReport, f: Formats) -> tuple[list[Chart], list[ReportTable]]:
+def volume_tables(report: VolumeReport, f: Formats, where: ReportFilter) -> tuple[list[Chart], list[ReportTable]]:
     tr = f.tr
-    weeks = report.weeks
+    weeks = report.every_week(where)
     counts = ("received", "reopened", "merged", "withdrawn", "answered")
     count_headers = (N_("Received"), N_("Reopened"), N_("Merged"), N_("Withdrawn"), N_("Answered"))
     week_header = tr.gettext("Week of")

@@ -23,7 +23,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -37,8 +37,8 @@ from activities.reports import ComplaintReports, ReportFilter
 from domain.actions import Action, Role
 from domain.calendar import BUSINESS_TZ, WorkingCalendar
 from domain.intake import Channel
-from domain.lifecycle import ClockEvent
-from domain.models import ComplaintState
+from domain.lifecycle import ClockEvent, working_days_between
+from domain.models import ComplaintState, Stage
 
 NOW = datetime(2026, 4, 3, 10, 0, tzinfo=BUSINESS_TZ)
 PERIOD = ReportFilter(date(2026, 3, 1), date(2026, 4, 30))
@@ -231,7 +231,7 @@ async def test_the_hand_worked_clocks_match_the_recorded_working_days(population
 
 
 async def test_sla_compliance_by_month_department_channel_and_in_all(
-    population: Population, reports: ComplaintReports
+    population: Population, reports: ComplaintReports, pool: asyncpg.Pool
 ) -> None:
     sla = await reports.sla(PERIOD, now=NOW)
     total = SLA_FACTS.keys()
@@ -268,6 +268,16 @@ async def test_sla_compliance_by_month_department_channel_and_in_all(
 
     nothing = await reports.sla(ReportFilter(date(2025, 1, 1), date(2025, 1, 31)), now=NOW)
     assert nothing.by_month == [] and nothing.total.complaints == 0 and nothing.total.first_response_share is None
+
+    # A pool of one connection reads the SLA's two halves one after the other, in one transaction: the same figures.
+    class OneConnection:
+        def get_max_size(self) -> int:
+            return 1
+
+        def acquire(self) -> Any:
+            return pool.acquire()
+
+    assert await ComplaintReports(cast(asyncpg.Pool, OneConnection())).sla(PERIOD, now=NOW) == sla
 
 
 async def test_where_the_time_goes(population: Population, reports: ComplaintReports) -> None:
@@ -391,6 +401,77 @@ async def test_lessons_learned_grouped_and_searched(population: Population, repo
     assert network.recurring_causes == []
 
 
+async def clock_row(pool: asyncpg.Pool, state: ComplaintState) -> tuple[Any, ...]:
+    """The stage clock of a complaint: its stage, hours and visits per stage (non-zero only), cause."""
+    row = await pool.fetchrow(
+        "SELECT stage, cycle, seconds, visits, cause, company_at_fault FROM complaint_stage_clock"
+        " WHERE complaint_id = $1",
+        state.complaint_id,
+    )
+    assert row is not None
+    stages = [stage.value for stage in Stage]
+    hours = {stages[i]: seconds / 3600 for i, seconds in enumerate(row["seconds"]) if seconds}
+    visits = {stages[i]: n for i, n in enumerate(row["visits"]) if n}
+    return row["stage"], row["cycle"], hours, visits, row["cause"], row["company_at_fault"]
+
+
+async def test_the_stage_clock_takes_the_stage_the_domain_decided(pool: asyncpg.Pool) -> None:
+    """The record write moves the stage clock to the stage in the transition's state (not one derived from the
+    event's kind): information received goes back to analysing without a cause and to cause identified with one; a
+    rejected plan goes back to cause identified; an event that leaves the stage alone (a note, a transfer) adds no
+    visit; a reopen starts the new cycle's clock."""
+    assert await pool.fetchval("SELECT report_stages()") == [stage.value for stage in Stage], "the arrays' order"
+    complaints = Complaints(ComplaintRecords(pool, WorkingCalendar(), SETTINGS), ComplaintQueries(pool))
+    asked = {"missing": ["documents"], "message": "Xin ảnh"}
+    cause = {"cause": "Cáp quang đứt", "company_at_fault": True, "departments": []}
+    received = datetime(2025, 6, 2, 9, tzinfo=BUSINESS_TZ)  # outside every period the other tests read
+
+    without = (await complaints.register(received_at=received, department="network")).state
+    without = await complaints.step(without, Action.ACKNOWLEDGE)
+    without = await complaints.step(without, Action.REQUEST_INFO, asked, after=timedelta(hours=2))
+    without = await complaints.step(
+        without, Action.CUSTOMER_INFO_RECEIVED, {"summary": "Ảnh"}, after=timedelta(hours=5)
+    )
+    assert without.stage is Stage.ANALYSING
+    assert await clock_row(pool, without) == (
+        "analysing",
+        1,
+        {"received": 1, "analysing": 2, "awaiting_customer": 5},
+        {"received": 1, "analysing": 2, "awaiting_customer": 1},
+        None,
+        None,
+    )
+
+    with_cause = (await complaints.register(received_at=received, department="network")).state
+    with_cause = await complaints.step(with_cause, Action.CAUSE_IDENTIFIED, cause)
+    with_cause = await complaints.step(with_cause, Action.REQUEST_INFO, asked, after=timedelta(hours=2))
+    with_cause = await complaints.step(with_cause, Action.ADD_NOTE, {"text": "Đã gọi khách"}, after=timedelta(hours=1))
+    with_cause = await complaints.step(
+        with_cause, Action.CUSTOMER_INFO_RECEIVED, {"summary": "Ảnh"}, after=timedelta(hours=3)
+    )
+    assert with_cause.stage is Stage.CAUSE_IDENTIFIED
+    with_cause = await complaints.step(with_cause, Action.PROPOSE_PLAN, {"plan": "Nối cáp"}, after=timedelta(hours=1))
+    with_cause = await complaints.step(
+        with_cause, Action.MANAGER_APPROVAL, {"approved": False, "comment": "Thiếu"}, role=Role.MANAGER
+    )
+    assert with_cause.stage is Stage.CAUSE_IDENTIFIED
+    assert await clock_row(pool, with_cause) == (
+        "cause_identified",
+        1,
+        {"received": 1, "cause_identified": 2 + 1, "awaiting_customer": 4, "awaiting_approval": 1},
+        {"received": 1, "cause_identified": 3, "awaiting_customer": 1, "awaiting_approval": 1},
+        "Cáp quang đứt",
+        True,
+    )
+
+    # The write reads the stage from the state alone: whatever the event's kind, the state names the stage.
+    noted = complaints.act(with_cause, Action.ADD_NOTE, {"text": "Chờ duyệt lại"}, after=timedelta(hours=2))
+    forged = noted.model_copy(update={"state": noted.state.model_copy(update={"stage": Stage.AWAITING_APPROVAL})})
+    await complaints.record(forged)
+    stage, _, hours, visits, _, _ = await clock_row(pool, with_cause)
+    assert (stage, hours["cause_identified"], visits["awaiting_approval"]) == ("awaiting_approval", 5, 2)
+
+
 def test_a_period_is_local_dates_both_included() -> None:
     march = ReportFilter.month(2026, 3)
     assert (march.start, march.end) == (date(2026, 3, 1), date(2026, 3, 31))
@@ -423,30 +504,73 @@ async def test_working_days_between_counts_the_cycles_own_days_then_weekdays(poo
             assert got == (expected(listed, since, until) if until > since else 0), (len(listed), since, until)
 
 
-async def test_migration_0009_fills_the_stage_clocks_and_lessons_from_the_timeline_on_record(
-    empty_database: str, tmp_path: Path
+async def test_the_record_write_counts_working_days_as_the_reports_do(pool: asyncpg.Pool) -> None:
+    """The snapshot's working days to the answer (`domain.lifecycle.working_days_between`, written by the record
+    write) and the reports' ages (`complaint_working_days_between`, at `now`) count alike: in the list, with a day
+    off in it, and past its end."""
+    first = date(2026, 3, 2)
+    days = [d for d in (first + timedelta(days=n) for n in range(30)) if d.weekday() < 5 and d != date(2026, 3, 10)]
+    last = days[-1]
+    cases = [(first, first), (first, date(2026, 3, 10)), (date(2026, 3, 7), last), (date(2026, 3, 20), first)]
+    cases += [
+        (since, last + timedelta(days=n)) for n in range(0, 20, 3) for since in (first, last, last + timedelta(2))
+    ]
+    for listed in (days, []):
+        for since, until in cases:
+            counted = await pool.fetchval("SELECT complaint_working_days_between($1, $2, $3)", listed, since, until)
+            assert working_days_between(listed, since, until) == counted, (len(listed), since, until)
+
+
+async def test_an_upgraded_database_gets_the_same_figures(
+    population: Population, pool: asyncpg.Pool, empty_database: str, tmp_path: Path
 ) -> None:
     """A database with complaints recorded before the reports existed gets the same figures as one that had them
-    from the start: the migration replays the timeline on record into the stage clocks and the lessons register."""
+    from the start: migration 0009 replays the timeline on record into the stage clocks and the lessons register,
+    0010 adds what the reports filter by; and the record write carries on from there."""
     before = tmp_path / "before"
     before.mkdir()
     for path in migration_files():
         if path.name < "0009":
             shutil.copy(path, before / path.name)
-    pool = await create_pool(empty_database)
+    old = await create_pool(empty_database)
     try:
-        await migrate(pool, before)
-        complaints = Complaints(ComplaintRecords(pool, WorkingCalendar(), SETTINGS), ComplaintQueries(pool))
-        population = await build(complaints)
-        assert await migrate(pool) == ["0009_reports.sql"]
-        reports = ComplaintReports(pool)
+        await migrate(old, before)
+        # The population as a database before the reports held it: the snapshot's columns of then, the timeline.
+        for table in ("complaints", "complaint_events"):
+            columns = [
+                row["column_name"]
+                for row in await old.fetch(
+                    "SELECT column_name FROM information_schema.columns"
+                    " WHERE table_name = $1 AND is_generated = 'NEVER' ORDER BY ordinal_position",
+                    table,
+                )
+            ]
+            rows = await pool.fetch(f"SELECT {', '.join(columns)} FROM {table}")
+            values = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
+            await old.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})", rows)
+        assert await migrate(old) == [path.name for path in migration_files() if path.name >= "0009"]
+        reports = ComplaintReports(old)
         stages = await reports.stage_time(PERIOD, now=NOW)
         assert {s.stage: (s.complaints, s.visits) for s in stages.stages}["analysing"] == (5, 6)
         assert round(stages.total_hours, 6) == 87.5 + 963.5 + 738 + 3 + 72 + 690 + 46
         lessons = await reports.lessons(PERIOD)
         assert [lesson.complaint_id for lesson in lessons.lessons] == [population.id(n) for n in ("c2", "c1", "c3")]
+        assert [lesson.case_number for lesson in lessons.lessons] == [
+            population.states[n].case_number for n in ("c2", "c1", "c3")
+        ]
         assert [(c.closes, c.departments) for c in lessons.recurring_causes] == [(2, ["billing", "network"])]
         sla = await reports.sla(PERIOD, now=NOW)
         assert approx(figures(sla.total)) == (6, 6, 4, 1, 3, 1, 1, 2.0, 19.2, 13.0, 19.4)
+        volume = await reports.volume(PERIOD)
+        assert (volume.total("received"), volume.total("answered"), volume.reopen_rate) == (8, 3, 1 / 3)
+
+        # The record write carries on over the clocks migration 0009 replayed: c9 waits for its cause.
+        complaints = Complaints(ComplaintRecords(old, WorkingCalendar(), SETTINGS), ComplaintQueries(old))
+        c9 = population.states["c9"]
+        asked = {"missing": ["documents"], "message": "Xin hợp đồng"}
+        await complaints.step(c9, Action.REQUEST_INFO, asked, after=local(30, 3, 10) - local(9, 3, 10))
+        later = await reports.stage_time(PERIOD, now=NOW)
+        waiting = {s.stage: (s.visits, round(s.hours, 6)) for s in later.stages}["awaiting_customer"]
+        assert waiting == (3, 42 + 696 + 4 * 24)
     finally:
-        await pool.close()
+        await old.close()

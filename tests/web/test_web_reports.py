@@ -137,3 +137,35 @@ async def test_the_printable_month(signed_in: SignIn, seeded: Seeded) -> None:
     for title in ("SLA compliance", "Where the time goes", "Volume", "Lessons learned"):
         assert f"<h2>{title}</h2>" in page.text
     assert "@media print" in (await manager.get("/static/reports.css")).text
+
+
+async def test_volume_lists_quiet_weeks_wip_shows_no_period_overdue_says_what_is_late(
+    signed_in: SignIn, seeded: Seeded
+) -> None:
+    """The review's page faults: a week without events is a row of zeros (table, CSV, chart); work in progress,
+    which is now whatever the period, offers no period to pick; an overdue complaint whose timer has not fired yet
+    reads as late by so many working days, with no breach recorded yet (not as "breached: no")."""
+    manager = await signed_in("manager")
+    today = datetime.now(BUSINESS_TZ).date()
+    start = today - timedelta(days=120)
+    mondays = (today - timedelta(days=today.weekday()) - (start - timedelta(days=start.weekday()))).days // 7 + 1
+    query = f"from={start.isoformat()}&to={today.isoformat()}&lang=en"
+    weeks = rows_of((await manager.get(f"/reports/volume.csv?table=weeks&{query}")).content)
+    assert len(weeks) == 1 + mondays + 1, "a header, every week of the period, the total"
+    assert ["0", "0", "0", "0", "0"] in [row[1:] for row in weeks[1:-1]]
+    monday = start - timedelta(days=start.weekday())
+    assert weeks[1][0] == monday.isoformat() and weeks[-2][0] == (today - timedelta(days=today.weekday())).isoformat()
+    for table in ("channels", "departments"):
+        assert len(rows_of((await manager.get(f"/reports/volume.csv?table={table}&{query}")).content)) == mondays + 2
+    page = await manager.get(f"/reports/volume?{query}")
+    assert page.text.count('class="value">0<') >= 2, "the chart draws the quiet weeks too"
+
+    wip = await manager.get(f"/reports/wip?{query}")
+    assert 'type="date"' not in wip.text and "Last 6 months" not in wip.text
+    assert f'value="{start.isoformat()}"' in wip.text, "the period rides along to the other tabs"
+    overdue = rows_of((await manager.get(f"/reports/wip.csv?table=overdue&{query}")).content)
+    assert overdue[0][-4:] == ["Due date", "Deadline missed", "Working days past due", "Breach recorded"]
+    [c] = [row for row in overdue[1:] if row[0] == seeded.states["c"].case_number]
+    assert c[-3] == "resolution" and int(c[-2]) > 0 and c[-1] == "no"
+    vietnamese = await manager.get("/reports/wip?lang=vi")
+    assert "Số ngày làm việc quá hạn" in vietnamese.text and "Đã ghi nhận quá hạn" in vietnamese.text

@@ -78,7 +78,7 @@ class ReportPages:
         elif name == "wip":
             charts, tables = wip_tables(await self.reports.work_in_progress(where, limit=limit), f)
         elif name == "volume":
-            charts, tables = volume_tables(await self.reports.volume(where), f)
+            charts, tables = volume_tables(await self.reports.volume(where), f, where)
         elif name == "lessons":
             charts, tables = lessons_tables(await self.reports.lessons(where, query.q, limit=limit), f)
         else:
