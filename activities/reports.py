@@ -675,9 +675,7 @@ class ComplaintReports:
         condition = ""
         if search:
             anywhere = sql.arg("%" + _escape_like(search) + "%")
-            condition = (
-                f" AND (k.lessons_learned ILIKE {anywhere} OR k.summary ILIKE {anywhere} OR k.cause ILIKE {anywhere})"
-            )
+            condition = f" AND k.searchable ILIKE {anywhere}"  # trigram-indexed (migration 0011)
         closes = _LESSONS.format(
             since=sql.arg(where.since), until=sql.arg(where.until), filters=sql.filters(where, "k"), search=condition
         )
