@@ -24,7 +24,6 @@ import statistics
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -39,11 +38,12 @@ from temporalio.converter import DataConverter
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from activities.database import create_pool, dsn_for_database  # noqa: E402
+from activities.database import create_pool  # noqa: E402
 from activities.migrations import migrate  # noqa: E402
 from activities.records import cycle_clocks, format_case_number  # noqa: E402
 from activities.reports import ComplaintReports, ReportFilter  # noqa: E402
 from bench.report import quantile  # noqa: E402
+from complaints.postgres_server import embedded_postgres  # noqa: E402
 from domain.calendar import BUSINESS_TZ, WorkingCalendar  # noqa: E402
 from domain.lifecycle import working_days_between  # noqa: E402
 from domain.models import CycleClocks, Stage  # noqa: E402
@@ -486,20 +486,10 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--explain", action="store_true", help="print each report query's plan first")
     args = parser.parse_args()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import embedded_postgres
     with tempfile.TemporaryDirectory() as tmp:
-        server: Any = embedded_postgres.get_server(Path(tmp) / "pg", cleanup_mode="delete")
-        try:
-            admin = await asyncpg.connect(server.get_uri())
-            await admin.execute('CREATE DATABASE "bench_reports"')
-            await admin.close()
+        async with embedded_postgres(Path(tmp), database="bench_reports") as database_url:
             population = Population(args.complaints, datetime.now(UTC))
-            database_url = dsn_for_database(server.get_uri(), "bench_reports")
             await measure(database_url, population, args.repeat, Path(tmp) / "web", args.explain)
-        finally:
-            server.cleanup()
 
 
 if __name__ == "__main__":

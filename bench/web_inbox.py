@@ -16,10 +16,9 @@ import statistics
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
-from typing import Any
 
+import asyncpg
 import httpx
 from temporalio.client import Client
 
@@ -31,6 +30,7 @@ from web_support import seed_complaints  # noqa: E402
 from activities.database import create_pool, dsn_for_database  # noqa: E402
 from activities.migrations import migrate  # noqa: E402
 from bench.report import quantile  # noqa: E402
+from complaints.postgres_server import embedded_postgres  # noqa: E402
 from starter.client import ComplaintClient  # noqa: E402
 from web.app import build_web_app  # noqa: E402
 from web.settings import WebSettings  # noqa: E402
@@ -82,23 +82,16 @@ async def main() -> None:
     parser.add_argument("--complaints", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import embedded_postgres
     with tempfile.TemporaryDirectory() as tmp:
-        server: Any = embedded_postgres.get_server(Path(tmp) / "pg", cleanup_mode="delete")
-        try:
+        async with embedded_postgres(Path(tmp), database="bench_100") as first:
             results: dict[int, dict[str, list[float]]] = {}
             for count in (100, args.complaints):
                 name = f"bench_{count}"
-                admin = await __import__("asyncpg").connect(server.get_uri())
-                await admin.execute(f'CREATE DATABASE "{name}"')
-                await admin.close()
-                results[count] = await measure(
-                    dsn_for_database(server.get_uri(), name), count, args.repeat, Path(tmp) / "web"
-                )
-        finally:
-            server.cleanup()
+                if count != 100:
+                    admin = await asyncpg.connect(first)
+                    await admin.execute(f'CREATE DATABASE "{name}"')
+                    await admin.close()
+                results[count] = await measure(dsn_for_database(first, name), count, args.repeat, Path(tmp) / "web")
     small, large = results[100], results[args.complaints]
     print(f"inbox page render, {args.repeat} runs each (ms; median / p95)")
     print(f"{'view':38} {'100 complaints':>16} {f'{args.complaints:,} complaints':>20} {'ratio':>7}")
