@@ -15,12 +15,10 @@ from activities.queries import ComplaintQueries, InboxRow, page_count
 from domain.fields import DEPARTMENT_CODE_PATTERN
 from domain.intake import Channel
 from domain.models import Stage
-from domain.text import TextRefused, short_text
-from web.query import QueryRefused, check_query, one_of, page_number
+from web.query import QueryRefused, check_query, one_of, page_number, search_text
 
 OPEN = "open"
 ALL = "all"
-MAX_QUERY_CHARS = 100
 STAGE_CHOICES = frozenset({OPEN, ALL} | {stage.value for stage in Stage})
 CHANNEL_CHOICES = frozenset(channel.value for channel in Channel)
 UNREAD_CHOICES = frozenset({"1"})
@@ -46,12 +44,7 @@ class InboxFilter:
         department = params.get("department", "").strip().lower()
         if department and not DEPARTMENT_CODE_PATTERN.fullmatch(department):
             raise QueryRefused("department", "is not a department's name")
-        try:
-            q = " ".join(short_text(params.get("q", "")).split())
-        except TextRefused as refused:
-            raise QueryRefused("q", refused.problem) from None
-        if len(q) > MAX_QUERY_CHARS:
-            raise QueryRefused("q", f"must be at most {MAX_QUERY_CHARS} characters")
+        q = search_text(params)
         unread = one_of(params, "unread", UNREAD_CHOICES, "") == "1"
         return cls(q=q, stage=stage, department=department, channel=channel, unread=unread, page=page_number(params))
 

@@ -20,6 +20,10 @@ PAGE_NUMBER = re.compile(r"[0-9]{1,5}")
 """ASCII digits only (`int` would also take `²`, `٣` or `1_0`), short enough to stay far below 64 bits."""
 
 
+MAX_SEARCH_CHARS = 100
+"""The longest search a page takes (`q`): a few words, not a document."""
+
+
 class QueryRefused(ValueError):
     """A query parameter a page cannot take; answered 400 with `parameter` and `problem` (English)."""
 
@@ -65,3 +69,14 @@ def one_of(params: Mapping[str, str], name: str, choices: frozenset[str], defaul
     if value not in choices:
         raise QueryRefused(name, "is not one of the values this page offers")
     return value
+
+
+def search_text(params: Mapping[str, str], name: str = "q") -> str:
+    """A search typed into a page: through the text policy, its spaces folded to single ones, and short."""
+    try:
+        text = " ".join(short_text(params.get(name, "")).split())
+    except TextRefused as refused:
+        raise QueryRefused(name, refused.problem) from None
+    if len(text) > MAX_SEARCH_CHARS:
+        raise QueryRefused(name, f"must be at most {MAX_SEARCH_CHARS} characters")
+    return text

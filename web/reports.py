@@ -34,11 +34,10 @@ from domain.calendar import BUSINESS_TZ
 from domain.company import CompanyProfile
 from domain.fields import DEPARTMENT_CODE_PATTERN
 from domain.intake import Channel
-from domain.text import TextRefused, short_text
 from web import labels
 from web.i18n import Translator
 from web.labels import N_
-from web.query import QueryRefused, check_query, one_of
+from web.query import QueryRefused, check_query, one_of, search_text
 
 REPORTS: dict[str, str] = {
     "sla": N_("SLA compliance"),
@@ -51,7 +50,6 @@ REPORTS: dict[str, str] = {
 MAX_PERIOD_DAYS = 3 * 366
 """The longest period a link may ask for: three years of figures is already more than a page can show."""
 DEFAULT_MONTHS = 6
-MAX_SEARCH_CHARS = 100
 DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MONTH_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}")
 CHANNEL_CHOICES = frozenset(channel.value for channel in Channel)
@@ -94,12 +92,7 @@ class ReportQuery:
             if (end - start).days >= MAX_PERIOD_DAYS:
                 raise QueryRefused("to", f"the period must be at most {MAX_PERIOD_DAYS} days")
             where = ReportFilter(start, end, department, channel)
-        try:
-            q = " ".join(short_text(params.get("q", "")).split())
-        except TextRefused as refused:
-            raise QueryRefused("q", refused.problem) from None
-        if len(q) > MAX_SEARCH_CHARS:
-            raise QueryRefused("q", f"must be at most {MAX_SEARCH_CHARS} characters")
+        q = search_text(params)
         return cls(where, q)
 
     def params(self, **changes: str) -> dict[str, str]:

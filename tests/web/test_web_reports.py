@@ -118,6 +118,8 @@ async def test_a_link_the_reports_cannot_take_is_a_400_naming_it(signed_in: Sign
         ("channel=pigeon", "channel"),
         ("department=Robert'); DROP", "department"),
         ("month=2026-13", "month"),
+        ("q=" + "x" * 101, "q"),
+        ("q=a%E2%80%AEb", "q"),  # a right-to-left override
     ):
         path = "/reports/monthly" if parameter == "month" else "/reports/sla"
         refused = await manager.get(f"{path}?{query}")
