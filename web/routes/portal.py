@@ -452,10 +452,7 @@ class PortalPages:
                 "No case matches this number and this phone number or e-mail address. Check both and try again."
             )
             return self.follow_form(visit, form, 422)
-        visit.access.grant(found)
-        response = RedirectResponse(f"/portal/case/{quote(found)}", 303)
-        self.cookies.save(visit.access, response)
-        return response
+        return self.opened(visit, found)
 
     async def link(self, request: Request) -> Response:
         visit = self.visit(request)
@@ -466,6 +463,10 @@ class PortalPages:
             code = 410 if refused.reason is LinkRefusal.EXPIRED else 404
             detail = visit.tr.gettext(LINK_REFUSALS[refused.reason])
             return self.render(visit, "portal_error.html", code, code=code, detail=detail, retry_url=None)
+        return self.opened(visit, complaint_id)
+
+    def opened(self, visit: Visit, complaint_id: str) -> Response:
+        """This browser may now see the case (a lookup matched, or a letter's link was good): to its page."""
         visit.access.grant(complaint_id)
         response = RedirectResponse(f"/portal/case/{quote(complaint_id)}", 303)
         self.cookies.save(visit.access, response)
